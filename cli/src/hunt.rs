@@ -1,0 +1,333 @@
+//! `tansa hunt`: rules over logs, alerts out, a summary on stderr.
+
+use crate::exit;
+use crate::output::AtomicOutput;
+use crate::settings::{CompileArgs, parse_bound};
+use anyhow::{Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tansa_engine::compile::load_and_compile;
+use tansa_engine::hunt::{FileStatus, HuntOptions, HuntReport, Progress, hunt};
+use tansa_engine::input::discover::{self, Discovered, Filter};
+use tansa_engine::rule::Level;
+
+#[derive(Args, Debug)]
+pub struct HuntArgs {
+    /// Event log files and folders (searched recursively). EVTX files are recognised by
+    /// their content, whatever their name.
+    #[arg(required = true, value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// Rule files and folders.
+    #[arg(short, long = "rules", required = true, value_name = "RULES")]
+    pub rules: Vec<PathBuf>,
+    /// Write alerts to FILE (atomically: complete or not at all) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Only read files whose path (relative to the input folder) or name matches GLOB.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files whose path (relative to the input folder) or name matches GLOB.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only events at or after this time (RFC 3339, or a date/time in --timezone).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Make any rule error fatal (exit 3) instead of skipping the rule.
+    #[arg(long)]
+    pub strict: bool,
+    /// Exit 1 when there are alerts.
+    #[arg(long)]
+    pub fail_on_alert: bool,
+    /// No progress bar and no summary, only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub compile: CompileArgs,
+}
+
+pub fn run(args: HuntArgs) -> u8 {
+    match run_inner(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tansa: {e:#}");
+            exit::USAGE
+        }
+    }
+}
+
+fn run_inner(args: &HuntArgs) -> Result<u8> {
+    let options = args.compile.options()?;
+    let zone = args.compile.zone()?;
+    let hunt_options = HuntOptions {
+        threads: args.threads,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| parse_bound(t, &zone))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| parse_bound(t, &zone))
+            .transpose()?,
+        ..HuntOptions::default()
+    };
+    let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
+    if let Some(output) = &args.output {
+        refuse_output_inside_inputs(output, &args.inputs)?;
+    }
+    for rules in &args.rules {
+        if !rules.exists() {
+            bail!("rules path {} does not exist", rules.display());
+        }
+    }
+
+    let ruleset = load_and_compile(&args.rules, &options);
+    for error in &ruleset.errors {
+        eprintln!("tansa: rule error: {error}");
+    }
+    if !ruleset.errors.is_empty() && args.strict {
+        eprintln!(
+            "tansa: {} rule error(s) and --strict: nothing was hunted",
+            ruleset.errors.len()
+        );
+        return Ok(exit::RULES);
+    }
+    if ruleset.program.compiled_rules().is_empty() {
+        eprintln!(
+            "tansa: no usable rule in {} ({} file(s) read, {} refused, {} idle)",
+            join_paths(&args.rules),
+            ruleset.files,
+            ruleset.errors.len(),
+            ruleset.program.idle().len()
+        );
+        return Ok(exit::RULES);
+    }
+
+    let discovered = discover::discover(&args.inputs, &filter);
+    let progress = Progress::default();
+    let bar = progress_bar(args.quiet);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let report = std::thread::scope(|scope| {
+        if let Some(bar) = &bar {
+            let (progress, done) = (&progress, &done);
+            scope.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    update_bar(bar, progress);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        let report = hunt(
+            &ruleset.program,
+            &discovered.files,
+            &hunt_options,
+            &progress,
+        );
+        done.store(true, Ordering::Relaxed);
+        report
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = report.map_err(anyhow::Error::msg)?;
+
+    let mut out = match &args.output {
+        Some(path) => AtomicOutput::file(path)?,
+        None => AtomicOutput::stdout(),
+    };
+    for alert in &report.alerts {
+        match writeln!(out, "{}", alert.to_json_line()) {
+            Ok(()) => {}
+            // The reader went away (`| head`): stop writing, still report.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    out.commit()?;
+
+    let partial = !discovered.failed.is_empty() || report.files.iter().any(|f| f.is_partial());
+    if !args.quiet {
+        print_summary(&discovered, &report, &ruleset.program, ruleset.errors.len());
+    } else {
+        print_problems(&discovered, &report);
+    }
+    Ok(if partial {
+        exit::PARTIAL
+    } else if args.fail_on_alert && !report.alerts.is_empty() {
+        exit::ALERTS
+    } else {
+        exit::OK
+    })
+}
+
+/// Writing into the evidence is never right; refuse before reading anything.
+fn refuse_output_inside_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(parent) = parent.canonicalize() else {
+        bail!("output folder {} does not exist", parent.display());
+    };
+    for input in inputs {
+        let Ok(input) = input.canonicalize() else {
+            continue;
+        };
+        if input.is_dir() && parent.starts_with(&input) {
+            bail!(
+                "refusing to write {} inside input folder {}: inputs are evidence and are never written to",
+                output.display(),
+                input.display()
+            );
+        }
+        if output.canonicalize().is_ok_and(|o| o == input) {
+            bail!("refusing to overwrite input file {}", input.display());
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn update_bar(bar: &ProgressBar, progress: &Progress) {
+    bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
+    bar.set_position(progress.bytes_done.load(Ordering::Relaxed));
+    bar.set_message(format!(
+        "{} records, {} alerts",
+        progress.records.load(Ordering::Relaxed),
+        progress.alerts.load(Ordering::Relaxed)
+    ));
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Skipped files listed one by one up to this many; beyond it, counted.
+const LISTED: usize = 20;
+
+fn print_problems(discovered: &Discovered, report: &HuntReport) {
+    for failed in &discovered.failed {
+        eprintln!(
+            "tansa: cannot read {}: {}",
+            failed.path.display(),
+            failed.reason
+        );
+    }
+    for file in &report.files {
+        if let FileStatus::Failed(reason) = &file.status {
+            eprintln!("tansa: cannot read {}: {reason}", file.path.display());
+        }
+        for note in &file.notes {
+            eprintln!("tansa: {}: {note}", file.path.display());
+        }
+        if file.stats.failed > 0 || file.stats.failed_chunks > 0 {
+            eprintln!(
+                "tansa: {}: {} record(s) and {} chunk(s) could not be read",
+                file.path.display(),
+                file.stats.failed,
+                file.stats.failed_chunks
+            );
+            for error in &file.stats.errors {
+                eprintln!("tansa:   {error}");
+            }
+        }
+    }
+}
+
+fn print_summary(
+    discovered: &Discovered,
+    report: &HuntReport,
+    program: &tansa_engine::compile::Program,
+    rule_errors: usize,
+) {
+    let scanned = report
+        .files
+        .iter()
+        .filter(|f| f.status == FileStatus::Scanned)
+        .count();
+    let skipped: Vec<(String, String)> = discovered
+        .skipped
+        .iter()
+        .map(|s| (s.path.display().to_string(), s.reason.clone()))
+        .chain(report.files.iter().filter_map(|f| match &f.status {
+            FileStatus::Skipped(reason) => Some((f.path.display().to_string(), reason.clone())),
+            _ => None,
+        }))
+        .collect();
+    let failed = discovered.failed.len()
+        + report
+            .files
+            .iter()
+            .filter(|f| matches!(f.status, FileStatus::Failed(_)))
+            .count();
+    eprintln!("tansa: summary");
+    eprintln!(
+        "  files:   {scanned} scanned, {} skipped, {failed} failed",
+        skipped.len()
+    );
+    for (path, reason) in skipped.iter().take(LISTED) {
+        eprintln!("    skipped {path}: {reason}");
+    }
+    if skipped.len() > LISTED {
+        eprintln!("    ... and {} more skipped", skipped.len() - LISTED);
+    }
+    print_problems(discovered, report);
+    let records = report.records();
+    let not_evaluated: u64 = report.files.iter().map(|f| f.stats.skipped).sum();
+    eprintln!(
+        "  records: {records} read ({not_evaluated} not evaluated: no rule for their channel or outside --since/--until), {} failed to parse",
+        report.failed_records()
+    );
+    eprintln!(
+        "  rules:   {} loaded, {} idle on these inputs, {rule_errors} refused",
+        program.rules().len(),
+        program.idle().len()
+    );
+    let mut per_level = [0usize; 5];
+    for alert in &report.alerts {
+        if let Some(level) = Level::parse(alert.rule.level) {
+            per_level[level as usize] += 1;
+        }
+    }
+    let levels: Vec<String> = Level::ALL
+        .iter()
+        .rev()
+        .map(|l| format!("{} {}", l.as_str(), per_level[*l as usize]))
+        .collect();
+    eprintln!("  alerts:  {} ({})", report.alerts.len(), levels.join(", "));
+    let seconds = report.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        records as f64 / seconds
+    } else {
+        0.0
+    };
+    eprintln!("  elapsed: {seconds:.2} s, {rate:.0} records/s");
+}

@@ -1,0 +1,68 @@
+//! Options shared by the commands that compile rules: mapping, placeholders, time zone.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use jiff::tz::TimeZone;
+use std::path::PathBuf;
+use tansa_engine::compile::{Options, Placeholders};
+use tansa_engine::logsource::Mapping;
+
+#[derive(Args, Debug, Clone)]
+pub struct CompileArgs {
+    /// Logsource-to-channel mapping file, applied over the built-in mapping.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// Values for `%placeholders%` of the `expand` modifier (YAML: name -> values).
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+    /// The site's time zone (IANA name, e.g. Asia/Tokyo) for the time-part modifiers and
+    /// for --since/--until given without a zone.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub timezone: String,
+}
+
+impl CompileArgs {
+    pub fn options(&self) -> Result<Options> {
+        let mut mapping = Mapping::builtin();
+        if let Some(path) = &self.mapping {
+            mapping
+                .merge_file(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        let placeholders = match &self.placeholders {
+            Some(path) => Placeholders::load(path).map_err(anyhow::Error::msg)?,
+            None => Placeholders::default(),
+        };
+        Ok(Options {
+            mapping,
+            placeholders,
+            timezone: self.zone()?,
+        })
+    }
+
+    pub fn zone(&self) -> Result<TimeZone> {
+        if self.timezone.eq_ignore_ascii_case("utc") {
+            return Ok(TimeZone::UTC);
+        }
+        TimeZone::get(&self.timezone).with_context(|| {
+            format!(
+                "unknown time zone `{}` (use an IANA name like Asia/Tokyo)",
+                self.timezone
+            )
+        })
+    }
+}
+
+/// A time bound: RFC 3339 with a zone, or a date / date and time in `zone`.
+pub fn parse_bound(text: &str, zone: &TimeZone) -> Result<jiff::Timestamp> {
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
+        return Ok(dt.to_zoned(zone.clone())?.timestamp());
+    }
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return Ok(date.to_zoned(zone.clone())?.timestamp());
+    }
+    bail!("`{text}` is not a time (use 2024-05-01, 2024-05-01T09:00 or 2024-05-01T09:00:00Z)")
+}

@@ -1,0 +1,259 @@
+//! Alerts: the one place that knows the output's field names.
+//!
+//! An alert is one JSON object per line, described by `schema/alert.schema.json` and
+//! versioned by `schema_version` (bumped on any change that could break a consumer). Its
+//! `id` is stable across reruns and machines: a hash of the alert kind, the rule id and the
+//! event's identity. For EVTX the identity is host, channel and EventRecordID, which Windows
+//! never reuses within a channel, so two copies of the same log raise alerts with the same
+//! ids and a SIEM can drop the duplicates.
+
+use crate::compile::RuleInfo;
+use crate::eval::MatchedSelection;
+use crate::hash::fnv1a128;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Bumped whenever a field changes meaning, is renamed or is removed.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The fields of the event an alert is about, as the input flattened them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventSnapshot {
+    pub fields: Vec<(String, String)>,
+    pub host: Option<String>,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub event_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub schema_version: u32,
+    pub id: String,
+    /// `detection` for one event and one rule.
+    pub kind: &'static str,
+    /// The event's time, UTC, RFC 3339 with 7 fractional digits (EVTX's resolution).
+    pub time: Option<String>,
+    pub rule: RuleRef,
+    pub host: Option<String>,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub event_id: Option<u32>,
+    pub record_id: u64,
+    pub source: SourceRef,
+    pub matched: Vec<MatchedRef>,
+    pub event: EventFields,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRef {
+    pub id: String,
+    pub title: String,
+    pub level: &'static str,
+    pub status: Option<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub falsepositives: Vec<String>,
+    /// The rule file.
+    pub file: String,
+    /// The rule's fields beyond the Sigma spec, as written.
+    pub custom: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRef {
+    pub file: String,
+    pub format: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchedRef {
+    pub selection: String,
+    pub fields: Vec<String>,
+}
+
+/// The event's fields as a JSON object in record order; a name that repeats maps to an
+/// array of its values.
+#[derive(Debug, Clone)]
+pub struct EventFields(pub Arc<EventSnapshot>);
+
+impl Serialize for EventFields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = &self.0.fields;
+        let mut names: Vec<&str> = Vec::with_capacity(fields.len());
+        for (name, _) in fields {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        let mut map = serializer.serialize_map(Some(names.len()))?;
+        for name in names {
+            let values: Vec<&str> = fields
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if values.len() == 1 {
+                map.serialize_entry(name, values[0])?;
+            } else {
+                map.serialize_entry(name, &values)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Everything needed to write a detection alert.
+pub struct Detection<'a> {
+    pub rule: &'a RuleInfo,
+    pub time: Option<Timestamp>,
+    pub record_id: u64,
+    pub source_file: &'a Path,
+    pub format: &'static str,
+    pub event: Arc<EventSnapshot>,
+    pub matched: Vec<MatchedSelection>,
+}
+
+impl Alert {
+    pub fn detection(d: Detection<'_>) -> Alert {
+        let event = d.event;
+        let source_file = d.source_file.display().to_string();
+        let id = alert_id(
+            "detection",
+            &d.rule.meta.id,
+            &event,
+            &source_file,
+            d.record_id,
+        );
+        let meta = &d.rule.meta;
+        Alert {
+            schema_version: SCHEMA_VERSION,
+            id,
+            kind: "detection",
+            time: d.time.map(format_time),
+            rule: RuleRef {
+                id: meta.id.clone(),
+                title: meta.title.clone(),
+                level: meta.level.as_str(),
+                status: meta.status.clone(),
+                description: meta.description.clone(),
+                author: meta.author.clone(),
+                tags: meta.tags.clone(),
+                references: meta.references.clone(),
+                falsepositives: meta.falsepositives.clone(),
+                file: d.rule.source.path.display().to_string(),
+                custom: meta.custom.clone(),
+            },
+            host: event.host.clone(),
+            channel: event.channel.clone(),
+            provider: event.provider.clone(),
+            event_id: event.event_id,
+            record_id: d.record_id,
+            source: SourceRef {
+                file: source_file,
+                format: d.format,
+            },
+            matched: d
+                .matched
+                .into_iter()
+                .map(|m| MatchedRef {
+                    selection: m.name,
+                    fields: m.fields,
+                })
+                .collect(),
+            event: EventFields(event),
+        }
+    }
+
+    /// The alert as one line of JSON (no newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("alerts always serialize")
+    }
+}
+
+/// 32 hex digits identifying an alert: kind, rule and the event's identity.
+fn alert_id(
+    kind: &str,
+    rule_id: &str,
+    event: &EventSnapshot,
+    file: &str,
+    record_id: u64,
+) -> String {
+    let record = record_id.to_le_bytes();
+    let hash = match (&event.host, &event.channel) {
+        (Some(host), Some(channel)) => fnv1a128(&[
+            kind.as_bytes(),
+            rule_id.as_bytes(),
+            b"event",
+            host.as_bytes(),
+            channel.as_bytes(),
+            &record,
+        ]),
+        _ => fnv1a128(&[
+            kind.as_bytes(),
+            rule_id.as_bytes(),
+            b"file",
+            file.as_bytes(),
+            &record,
+        ]),
+    };
+    format!("{hash:032x}")
+}
+
+/// UTC, RFC 3339, always 7 fractional digits: `2019-03-19T23:34:25.8943413Z`.
+pub fn format_time(time: Timestamp) -> String {
+    let nanos = time.as_nanosecond();
+    let seconds = nanos.div_euclid(1_000_000_000) as i64;
+    let ticks = nanos.rem_euclid(1_000_000_000) / 100;
+    let whole = Timestamp::from_second(seconds).unwrap_or(time);
+    format!("{}.{ticks:07}Z", whole.strftime("%Y-%m-%dT%H:%M:%S"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_keeps_seven_digits_in_utc() {
+        let t: Timestamp = "2019-03-19T23:34:25.8943413Z".parse().unwrap();
+        assert_eq!(format_time(t), "2019-03-19T23:34:25.8943413Z");
+        let t: Timestamp = "2019-03-20T08:34:25+09:00".parse().unwrap();
+        assert_eq!(format_time(t), "2019-03-19T23:34:25.0000000Z");
+        let t: Timestamp = "1969-12-31T23:59:59.5Z".parse().unwrap();
+        assert_eq!(format_time(t), "1969-12-31T23:59:59.5000000Z");
+    }
+
+    #[test]
+    fn repeated_names_become_arrays_in_record_order() {
+        let snapshot = EventSnapshot {
+            fields: vec![
+                ("b".into(), "1".into()),
+                ("a".into(), "x".into()),
+                ("b".into(), "2".into()),
+            ],
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&EventFields(Arc::new(snapshot))).unwrap();
+        assert_eq!(json, r#"{"b":["1","2"],"a":"x"}"#);
+    }
+
+    #[test]
+    fn ids_follow_the_event_not_the_file() {
+        let event = EventSnapshot {
+            host: Some("DC01".into()),
+            channel: Some("Security".into()),
+            ..Default::default()
+        };
+        let a = alert_id("detection", "r1", &event, "a/Security.evtx", 7);
+        let b = alert_id("detection", "r1", &event, "copy/Security.evtx", 7);
+        assert_eq!(a, b);
+        assert_ne!(a, alert_id("detection", "r2", &event, "a/Security.evtx", 7));
+        assert_ne!(a, alert_id("detection", "r1", &event, "a/Security.evtx", 8));
+        assert_eq!(a.len(), 32);
+    }
+}

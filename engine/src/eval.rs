@@ -1,0 +1,314 @@
+//! Running a compiled `Program` over one `Event`.
+//!
+//! The hot path: find the record's bucket (channel, event id), then evaluate each rule of
+//! the bucket, short-circuiting. A worker owns one `Scratch`, which remembers for the
+//! current record which literal automata have run and which needles they found, so each
+//! field is scanned at most once per record however many rules test it. Nothing here
+//! allocates for a record unless a rule needs Unicode case folding.
+
+use crate::compile::literals::Subject;
+use crate::compile::matcher::{StrPattern, literal_test};
+use crate::compile::{ChannelRoutes, Check, CompiledRule, Expr, Program, ValueTest};
+use crate::event::Event;
+
+/// Per-worker state for evaluation; reuse it for every record.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    stamp: u32,
+    needle_hits: Vec<u32>,
+    field_scanned: Vec<u32>,
+    keywords_scanned: u32,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch::default()
+    }
+
+    /// Starts a new record: forget what the last one found.
+    fn begin(&mut self, program: &Program) {
+        if self.needle_hits.len() != program.literals.count
+            || self.field_scanned.len() != program.literals.fields.len()
+        {
+            self.needle_hits = vec![0; program.literals.count];
+            self.field_scanned = vec![0; program.literals.fields.len()];
+            self.keywords_scanned = 0;
+            self.stamp = 0;
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.needle_hits.iter_mut().for_each(|s| *s = 0);
+            self.field_scanned.iter_mut().for_each(|s| *s = 0);
+            self.keywords_scanned = 0;
+            self.stamp = 1;
+        }
+    }
+}
+
+/// The rules a record can meet: up to four lists (its channel and every channel, each by
+/// event id and for any event id).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Candidates<'p> {
+    lists: [&'p [u32]; 4],
+}
+
+impl<'p> Candidates<'p> {
+    pub fn is_empty(&self) -> bool {
+        self.lists.iter().all(|l| l.is_empty())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + 'p {
+        let lists = self.lists;
+        lists.into_iter().flatten().copied()
+    }
+}
+
+/// What matched in one selection, for an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedSelection {
+    pub name: String,
+    /// Fields whose checks held (for keyword searches: the fields that held the keyword).
+    pub fields: Vec<String>,
+}
+
+impl Program {
+    /// The rules that records of this event's channel and event id can meet.
+    pub fn candidates<'p>(&'p self, event: &Event) -> Candidates<'p> {
+        let channel = event.channel().unwrap_or("");
+        let event_id = event.event_id();
+        let channel_routes = self
+            .routes
+            .channels
+            .get(channel)
+            .or_else(|| self.routes.channels.get(lowercase(channel, &mut [0; 128])));
+        let pick = |routes: Option<&'p ChannelRoutes>| -> [&'p [u32]; 2] {
+            match routes {
+                None => [&[], &[]],
+                Some(r) => [
+                    event_id
+                        .and_then(|id| r.by_event_id.get(&id))
+                        .map_or(&[][..], Vec::as_slice),
+                    r.any_event_id.as_slice(),
+                ],
+            }
+        };
+        let [a, b] = pick(channel_routes);
+        let [c, d] = pick(Some(&self.routes.any_channel));
+        Candidates {
+            lists: [a, b, c, d],
+        }
+    }
+
+    /// Appends to `matches` the index of every compiled rule that matches `event`.
+    pub fn evaluate(
+        &self,
+        event: &Event,
+        candidates: Candidates<'_>,
+        scratch: &mut Scratch,
+        matches: &mut Vec<u32>,
+    ) {
+        if candidates.is_empty() {
+            return;
+        }
+        scratch.begin(self);
+        for index in candidates.iter() {
+            let rule = &self.rules[index as usize];
+            if self.expr(rule, &rule.condition, event, scratch) {
+                matches.push(index);
+            }
+        }
+    }
+
+    /// Which selections of a matching rule held, and on which fields.
+    pub fn explain(
+        &self,
+        index: u32,
+        event: &Event,
+        scratch: &mut Scratch,
+    ) -> Vec<MatchedSelection> {
+        scratch.begin(self);
+        let rule = &self.rules[index as usize];
+        let mut out = Vec::new();
+        for (name, expr) in &rule.selections {
+            if !self.expr(rule, expr, event, scratch) {
+                continue;
+            }
+            let mut fields = Vec::new();
+            self.matched_fields(rule, expr, event, scratch, &mut fields);
+            out.push(MatchedSelection {
+                name: name.to_string(),
+                fields,
+            });
+        }
+        out
+    }
+
+    fn matched_fields(
+        &self,
+        rule: &CompiledRule,
+        expr: &Expr,
+        event: &Event,
+        scratch: &mut Scratch,
+        out: &mut Vec<String>,
+    ) {
+        match expr {
+            Expr::Check(i) => {
+                let check = &rule.checks[*i as usize];
+                if !self.check(check, event, scratch) {
+                    return;
+                }
+                let names: Vec<String> = match check.subject {
+                    Subject::Field(_) => vec![check.field.to_string()],
+                    Subject::Keywords => keyword_fields(check, event),
+                };
+                for name in names {
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+            Expr::Selection(i) => {
+                self.matched_fields(rule, &rule.selections[*i as usize].1, event, scratch, out)
+            }
+            Expr::And(terms) | Expr::Or(terms) => terms
+                .iter()
+                .for_each(|t| self.matched_fields(rule, t, event, scratch, out)),
+            Expr::Not(_) => {}
+        }
+    }
+
+    fn expr(&self, rule: &CompiledRule, expr: &Expr, event: &Event, scratch: &mut Scratch) -> bool {
+        match expr {
+            Expr::Check(i) => self.check(&rule.checks[*i as usize], event, scratch),
+            Expr::Selection(i) => self.expr(rule, &rule.selections[*i as usize].1, event, scratch),
+            Expr::And(terms) => terms.iter().all(|t| self.expr(rule, t, event, scratch)),
+            Expr::Or(terms) => terms.iter().any(|t| self.expr(rule, t, event, scratch)),
+            Expr::Not(inner) => !self.expr(rule, inner, event, scratch),
+        }
+    }
+
+    #[inline]
+    fn check(&self, check: &Check, event: &Event, scratch: &mut Scratch) -> bool {
+        let held = if check.all {
+            check
+                .tests
+                .iter()
+                .all(|t| self.test(t, check.subject, event, scratch))
+        } else {
+            check
+                .tests
+                .iter()
+                .any(|t| self.test(t, check.subject, event, scratch))
+        };
+        held != check.negate
+    }
+
+    fn test(
+        &self,
+        test: &ValueTest,
+        subject: Subject,
+        event: &Event,
+        scratch: &mut Scratch,
+    ) -> bool {
+        match test {
+            ValueTest::Str(patterns) => patterns.iter().any(|p| match p.needle() {
+                Some(needle) => {
+                    self.scan(subject, event, scratch);
+                    scratch.needle_hits[needle as usize] == scratch.stamp
+                }
+                None => any_value(subject, event, |v| p.test(v)),
+            }),
+            ValueTest::Null => match subject {
+                Subject::Field(id) => !event.has(id),
+                Subject::Keywords => false,
+            },
+            ValueTest::Exists(expected) => match subject {
+                Subject::Field(id) => event.has(id) == *expected,
+                Subject::Keywords => false,
+            },
+            ValueTest::Cidr(nets) => {
+                any_value(subject, event, |v| nets.iter().any(|n| n.contains(v)))
+            }
+            ValueTest::Number { op, value } => any_value(subject, event, |v| {
+                crate::compile::matcher::parse_number(v).is_some_and(|x| op.holds(x, *value))
+            }),
+            ValueTest::TimePart { part, op, value } => any_value(subject, event, |v| {
+                part.extract(v, &self.timezone)
+                    .is_some_and(|x| op.holds(x, *value))
+            }),
+            ValueTest::FieldRef {
+                other,
+                anchor,
+                cased,
+            } => any_value(subject, event, |v| {
+                event.values(*other).any(|w| {
+                    let needle = if *cased {
+                        w.to_string()
+                    } else {
+                        w.to_lowercase()
+                    };
+                    literal_test(*anchor, &needle, *cased, v)
+                })
+            }),
+        }
+    }
+
+    /// Runs the subject's literal automaton over its values, once per record.
+    fn scan(&self, subject: Subject, event: &Event, scratch: &mut Scratch) {
+        let stamp = scratch.stamp;
+        let scanned = match subject {
+            Subject::Field(id) => &mut scratch.field_scanned[id as usize],
+            Subject::Keywords => &mut scratch.keywords_scanned,
+        };
+        if *scanned == stamp {
+            return;
+        }
+        *scanned = stamp;
+        let Some(automaton) = self.literals.automaton(subject) else {
+            return;
+        };
+        let mut mark = |value: &str| {
+            for m in automaton.ac.find_overlapping_iter(value) {
+                scratch.needle_hits[automaton.needles[m.pattern().as_usize()] as usize] = stamp;
+            }
+        };
+        match subject {
+            Subject::Field(id) => event.values(id).for_each(&mut mark),
+            Subject::Keywords => event.all_values().for_each(&mut mark),
+        }
+    }
+}
+
+/// `text` in ASCII lowercase, in `buffer` if it fits (channel names do).
+fn lowercase<'a>(text: &'a str, buffer: &'a mut [u8; 128]) -> &'a str {
+    if text.len() > buffer.len() || !text.is_ascii() {
+        return text;
+    }
+    let out = &mut buffer[..text.len()];
+    out.copy_from_slice(text.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).unwrap_or(text)
+}
+
+#[inline]
+fn any_value(subject: Subject, event: &Event, mut f: impl FnMut(&str) -> bool) -> bool {
+    match subject {
+        Subject::Field(id) => event.values(id).any(&mut f),
+        Subject::Keywords => event.all_values().any(f),
+    }
+}
+
+/// The names of the fields whose values hold one of a keyword check's patterns.
+fn keyword_fields(check: &Check, event: &Event) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, value) in event.fields() {
+        let hit = check.tests.iter().any(|t| match t {
+            ValueTest::Str(patterns) => patterns.iter().any(|p: &StrPattern| p.test(value)),
+            _ => false,
+        });
+        if hit && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}

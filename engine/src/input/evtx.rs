@@ -1,0 +1,313 @@
+//! EVTX files: chunks in, flattened events out.
+//!
+//! A file is read one batch of 64 KiB chunks at a time; the caller processes the chunks of
+//! a batch in parallel (each chunk is self-contained: its own string and template tables),
+//! so one big log keeps every core busy and memory stays at a few batches whatever the
+//! file's size. We drive the chunks ourselves rather than use evtx's multithreaded record
+//! iterator, whose consumer blocks on a channel and deadlocks when nested in rayon.
+//!
+//! Damage is reported, never fatal: a chunk that does not parse is counted with the number
+//! of records its header claims, a record that does not render is counted as failed, and
+//! the rest of the file is still read. evtx silently drops a partial last chunk; we notice
+//! from the file size and say so.
+
+use super::evtx_xml::{self, Flattened};
+use crate::event::Event;
+use crate::field::FieldTable;
+use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const FILE_HEADER_SIZE: u64 = 4096;
+pub const CHUNK_SIZE: u64 = 65536;
+
+/// An EVTX file open for reading.
+pub struct EvtxReader {
+    parser: EvtxParser<File>,
+    settings: Arc<ParserSettings>,
+    /// Problems with the file as a whole that do not stop reading it.
+    pub notes: Vec<String>,
+}
+
+/// A chunk as read from the file, or why it could not be.
+pub enum ChunkSource {
+    Data(EvtxChunkData),
+    Unreadable(String),
+}
+
+/// What reading one chunk produced besides events.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChunkStats {
+    /// Records flattened and handed to the caller.
+    pub records: u64,
+    /// Records skipped before their payload was read (no rule reads their channel).
+    pub skipped: u64,
+    /// Records that could not be read.
+    pub failed: u64,
+    /// Chunks that could not be read at all.
+    pub failed_chunks: u64,
+    /// The first few errors, with where they happened.
+    pub errors: Vec<String>,
+}
+
+/// How many error messages a chunk keeps (all are counted).
+const MAX_ERRORS_KEPT: usize = 5;
+
+impl ChunkStats {
+    fn error(&mut self, message: String) {
+        if self.errors.len() < MAX_ERRORS_KEPT {
+            self.errors.push(message);
+        }
+    }
+
+    pub fn add(&mut self, other: &ChunkStats) {
+        self.records += other.records;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.failed_chunks += other.failed_chunks;
+        for e in &other.errors {
+            if self.errors.len() < MAX_ERRORS_KEPT {
+                self.errors.push(e.clone());
+            }
+        }
+    }
+}
+
+impl EvtxReader {
+    /// Opens `path` read-only and checks its file header.
+    pub fn open(path: &Path) -> Result<EvtxReader, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot read metadata: {e}"))?
+            .len();
+        let mut notes = Vec::new();
+        if len < FILE_HEADER_SIZE {
+            return Err(format!(
+                "truncated: {len} bytes, shorter than the 4096-byte EVTX file header"
+            ));
+        }
+        let partial = (len - FILE_HEADER_SIZE) % CHUNK_SIZE;
+        if partial != 0 {
+            notes.push(format!(
+                "the file ends with a partial chunk ({partial} of {CHUNK_SIZE} bytes); its records cannot be read"
+            ));
+        }
+        let parser = EvtxParser::from_read_seek(file).map_err(|e| describe(&e))?;
+        if !parser.header().validate_checksum() {
+            notes.push("the file header checksum does not match (records are still read)".into());
+        }
+        let settings = Arc::new(ParserSettings::new().indent(false));
+        Ok(EvtxReader {
+            parser,
+            settings,
+            notes,
+        })
+    }
+
+    /// Iterates over the file's chunks in record order (a wrapped log starts at its oldest
+    /// chunk), calling `batch` with up to `batch_size` chunks at a time.
+    pub fn for_each_batch(
+        &mut self,
+        batch_size: usize,
+        mut batch: impl FnMut(Vec<(u64, ChunkSource)>),
+    ) {
+        let mut chunks = self.parser.chunks();
+        let mut number = 0u64;
+        loop {
+            let mut items = Vec::with_capacity(batch_size);
+            for chunk in chunks.by_ref().take(batch_size) {
+                let source = match chunk {
+                    Ok(data) => ChunkSource::Data(data),
+                    Err(e) => ChunkSource::Unreadable(describe(&e)),
+                };
+                items.push((number, source));
+                number += 1;
+            }
+            if items.is_empty() {
+                return;
+            }
+            batch(items);
+        }
+    }
+
+    /// The channel of the file's first record.
+    pub fn first_channel(&mut self, table: &FieldTable) -> Option<String> {
+        let settings = self.settings.clone();
+        let mut data = self.parser.chunks().next()?.ok()?;
+        let mut chunk = data.parse(settings).ok()?;
+        let record = chunk.iter().next()?.ok()?;
+        let xml = record.into_xml().ok()?.data;
+        let mut event = Event::new();
+        evtx_xml::flatten(&xml, table, &mut event, |_| false).ok()?;
+        event.channel().map(str::to_string)
+    }
+
+    pub fn settings(&self) -> Arc<ParserSettings> {
+        self.settings.clone()
+    }
+}
+
+/// Reads one chunk: for each record, fills `event` and calls `on_event`. `keep` is asked
+/// after the record's `<System>` part whether the rest is worth reading.
+pub fn read_chunk(
+    index: u64,
+    source: ChunkSource,
+    settings: &Arc<ParserSettings>,
+    table: &FieldTable,
+    event: &mut Event,
+    mut keep: impl FnMut(&Event) -> bool,
+    mut on_event: impl FnMut(&mut Event),
+) -> ChunkStats {
+    let mut stats = ChunkStats::default();
+    let mut data = match source {
+        ChunkSource::Data(data) => data,
+        ChunkSource::Unreadable(message) => {
+            stats.failed_chunks += 1;
+            stats.error(format!("chunk {index}: {message}"));
+            return stats;
+        }
+    };
+    let claimed = claimed_records(&data);
+    let mut chunk = match data.parse(settings.clone()) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            stats.failed_chunks += 1;
+            stats.failed += claimed;
+            stats.error(format!("chunk {index}: {}", describe(&e)));
+            return stats;
+        }
+    };
+    for record in chunk.iter() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                stats.failed += 1;
+                stats.error(format!("chunk {index}: {}", describe(&e)));
+                continue;
+            }
+        };
+        let record_id = record.event_record_id;
+        let header_time = record.timestamp;
+        let xml = match record.into_xml() {
+            Ok(xml) => xml.data,
+            Err(e) => {
+                stats.failed += 1;
+                stats.error(format!("record {record_id}: {}", describe(&e)));
+                continue;
+            }
+        };
+        event.clear();
+        event.record_id = record_id;
+        match evtx_xml::flatten(&xml, table, event, &mut keep) {
+            Ok(Flattened::Complete) => {
+                event.time = event
+                    .header_value(crate::field::well_known::TIME_CREATED)
+                    .and_then(parse_system_time)
+                    .or(Some(header_time));
+                stats.records += 1;
+                on_event(event);
+            }
+            Ok(Flattened::Skipped) => stats.skipped += 1,
+            Err(e) => {
+                stats.failed += 1;
+                stats.error(format!("record {record_id}: {e}"));
+            }
+        }
+    }
+    stats
+}
+
+/// How many records a chunk's header says it holds (0 if the header makes no sense).
+fn claimed_records(data: &EvtxChunkData) -> u64 {
+    let h = &data.header;
+    if h.last_event_record_number >= h.first_event_record_number {
+        (h.last_event_record_number - h.first_event_record_number + 1).min(CHUNK_SIZE / 24)
+    } else {
+        0
+    }
+}
+
+/// An error and its causes, on one line.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `2021-11-23T09:26:30.0591547Z`, the form evtx renders SystemTime in, parsed without
+/// the general RFC 3339 machinery; anything else goes to jiff.
+pub fn parse_system_time(text: &str) -> Option<jiff::Timestamp> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b.get(range)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let fast = (|| {
+        if b.len() != 28
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[19] != b'.'
+            || b[27] != b'Z'
+        {
+            return None;
+        }
+        let date = jiff::civil::Date::new(
+            digits(0..4)? as i16,
+            digits(5..7)? as i8,
+            digits(8..10)? as i8,
+        )
+        .ok()?;
+        let time = jiff::civil::Time::new(
+            digits(11..13)? as i8,
+            digits(14..16)? as i8,
+            digits(17..19)? as i8,
+            (digits(20..27)? * 100) as i32,
+        )
+        .ok()?;
+        date.to_datetime(time)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    })();
+    fast.or_else(|| text.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_time_fast_and_slow_paths_agree() {
+        for text in [
+            "2021-11-23T09:26:30.0591547Z",
+            "2024-02-29T23:59:59.9999999Z",
+        ] {
+            let fast = parse_system_time(text).unwrap();
+            let slow: jiff::Timestamp = text.parse().unwrap();
+            assert_eq!(fast, slow);
+        }
+        assert_eq!(
+            parse_system_time("2021-11-23T09:26:30Z"),
+            "2021-11-23T09:26:30Z".parse().ok()
+        );
+        assert_eq!(parse_system_time("2021-13-23T09:26:30.0591547Z"), None);
+        assert_eq!(parse_system_time("garbage"), None);
+    }
+}

@@ -1,0 +1,451 @@
+//! Flattens one EVTX record, rendered as XML by the evtx crate, into an `Event`.
+//!
+//! Why XML and not evtx's JSON: the XML keeps the record as Windows wrote it (repeated
+//! `Data` names stay repeated, an empty element is an empty string and not `null`), it needs
+//! no unescaping of the backslashes that fill Windows paths, and it renders as fast. The
+//! parser below is a single forward scan for the tiny, well-formed XML subset evtx emits:
+//! elements, attributes, text, the five entities, character references and CDATA.
+//!
+//! Naming (what SigmaHQ rules expect, see `tests/thor.yml` and the Sigma Windows taxonomy):
+//! - `<System>` children by element name (`EventID`, `Channel`, `Computer`, ...); their
+//!   attributes as `Element_Attribute` (`Provider_Name`, `Provider_Guid`), except the ones
+//!   rules name bare: `TimeCreated` (SystemTime), `ProcessID`, `ThreadID`, `UserID`,
+//!   `ActivityID`, `RelatedActivityID` (the `Tag_Attribute` spellings are aliases).
+//! - `<EventData>`: `<Data Name="X">` as `X`; unnamed `<Data>` as `Data`; `<Binary>` as
+//!   `Binary`.
+//! - `<UserData>` and anything else: leaf elements by their own name, attributes as
+//!   `Element_Attribute`; namespace declarations are dropped.
+
+use crate::event::{Event, Origin};
+use crate::field::FieldTable;
+use memchr::memchr;
+
+/// Why a rendered record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed record XML at byte {offset}: {reason}")]
+pub struct XmlError {
+    pub offset: usize,
+    pub reason: &'static str,
+}
+
+/// What became of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flattened {
+    /// Every field is in the event.
+    Complete,
+    /// `keep` said no after `<System>`: only the header fields are in the event.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Root,
+    System,
+    EventData,
+    Other,
+}
+
+struct Frame {
+    /// The element's name, as a range of the XML.
+    name: (usize, usize),
+    section: Section,
+    depth: usize,
+    has_children: bool,
+    /// Where this element's text starts in the event's buffer.
+    text_start: usize,
+    /// For `<Data Name="...">`: the name's range in the event's buffer.
+    data_name: Option<(usize, usize)>,
+}
+
+/// Fills `event` from the XML of one record. After the `<System>` element, `keep(event)`
+/// decides whether the payload is worth reading.
+pub fn flatten(
+    xml: &str,
+    table: &FieldTable,
+    event: &mut Event,
+    mut keep: impl FnMut(&Event) -> bool,
+) -> Result<Flattened, XmlError> {
+    let bytes = xml.as_bytes();
+    let mut pos = 0;
+    let mut stack: Vec<Frame> = Vec::with_capacity(8);
+    while pos < bytes.len() {
+        let Some(lt) = memchr(b'<', &bytes[pos..]).map(|i| pos + i) else {
+            break;
+        };
+        if lt > pos && !stack.is_empty() {
+            decode_text(&xml[pos..lt], event.text_mut());
+        }
+        let rest = &bytes[lt..];
+        if rest.starts_with(b"</") {
+            let end = find(bytes, lt, b'>')?;
+            let frame = stack.pop().ok_or(XmlError {
+                offset: lt,
+                reason: "closing tag without an open element",
+            })?;
+            end_element(xml, table, event, &frame, false);
+            pos = end + 1;
+            if frame.section == Section::System && frame.depth == 2 && !keep(event) {
+                return Ok(Flattened::Skipped);
+            }
+        } else if rest.starts_with(b"<![CDATA[") {
+            let start = lt + 9;
+            let end = memchr::memmem::find(&bytes[start..], b"]]>").ok_or(XmlError {
+                offset: lt,
+                reason: "unterminated CDATA",
+            })?;
+            event.text_mut().push_str(&xml[start..start + end]);
+            pos = start + end + 3;
+        } else if rest.starts_with(b"<?") || rest.starts_with(b"<!") {
+            pos = find(bytes, lt, b'>')? + 1;
+        } else {
+            pos = start_element(xml, lt, table, event, &mut stack)?;
+        }
+    }
+    if let Some(frame) = stack.last() {
+        return Err(XmlError {
+            offset: frame.name.0,
+            reason: "element not closed",
+        });
+    }
+    Ok(Flattened::Complete)
+}
+
+fn find(bytes: &[u8], from: usize, byte: u8) -> Result<usize, XmlError> {
+    memchr(byte, &bytes[from..])
+        .map(|i| from + i)
+        .ok_or(XmlError {
+            offset: from,
+            reason: "unterminated tag",
+        })
+}
+
+fn is_name_end(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>')
+}
+
+/// Parses `<name attr="v" ...>` or `<name .../>` at `lt`; returns the position after it.
+fn start_element(
+    xml: &str,
+    lt: usize,
+    table: &FieldTable,
+    event: &mut Event,
+    stack: &mut Vec<Frame>,
+) -> Result<usize, XmlError> {
+    let bytes = xml.as_bytes();
+    let name_start = lt + 1;
+    let mut i = name_start;
+    while i < bytes.len() && !is_name_end(bytes[i]) {
+        i += 1;
+    }
+    let name = (name_start, i);
+    let name_str = &xml[name.0..name.1];
+    let depth = stack.len() + 1;
+    let section = match stack.last() {
+        None => Section::Root,
+        Some(parent) if parent.section == Section::Root => match name_str {
+            "System" => Section::System,
+            "EventData" => Section::EventData,
+            _ => Section::Other,
+        },
+        Some(parent) => parent.section,
+    };
+    if let Some(parent) = stack.last_mut() {
+        if !parent.has_children {
+            // Text before the first child is not a value: drop it.
+            event.text_mut().truncate(parent.text_start);
+        }
+        parent.has_children = true;
+    }
+    let mut data_name = None;
+    // Attributes.
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            return Err(XmlError {
+                offset: lt,
+                reason: "unterminated tag",
+            });
+        }
+        match bytes[i] {
+            b'>' => {
+                i += 1;
+                stack.push(Frame {
+                    name,
+                    section,
+                    depth,
+                    has_children: false,
+                    text_start: event.text_len(),
+                    data_name,
+                });
+                return Ok(i);
+            }
+            b'/' => {
+                if bytes.get(i + 1) != Some(&b'>') {
+                    return Err(XmlError {
+                        offset: i,
+                        reason: "expected `/>`",
+                    });
+                }
+                let frame = Frame {
+                    name,
+                    section,
+                    depth,
+                    has_children: false,
+                    text_start: event.text_len(),
+                    data_name,
+                };
+                end_element(xml, table, event, &frame, true);
+                return Ok(i + 2);
+            }
+            _ => {}
+        }
+        let attr_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let attr = &xml[attr_start..i];
+        while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\'' {
+            i += 1;
+        }
+        let Some(&quote) = bytes.get(i) else {
+            return Err(XmlError {
+                offset: attr_start,
+                reason: "attribute without a value",
+            });
+        };
+        let value_start = i + 1;
+        let value_end = memchr(quote, &bytes[value_start..])
+            .map(|j| value_start + j)
+            .ok_or(XmlError {
+                offset: attr_start,
+                reason: "unterminated attribute value",
+            })?;
+        i = value_end + 1;
+        let raw_value = &xml[value_start..value_end];
+        if attr == "xmlns" || attr.starts_with("xmlns:") || section == Section::Root {
+            continue;
+        }
+        if section == Section::EventData && name_str == "Data" && attr == "Name" {
+            let start = event.text_len();
+            decode_text(raw_value, event.text_mut());
+            data_name = Some((start, event.text_len()));
+            continue;
+        }
+        attribute_field(event, table, section, name_str, attr, raw_value);
+    }
+}
+
+/// Adds an attribute as a field named `Element_Attribute` (or its bare name, see above).
+fn attribute_field(
+    event: &mut Event,
+    table: &FieldTable,
+    section: Section,
+    element: &str,
+    attr: &str,
+    raw_value: &str,
+) {
+    let bare = section == Section::System
+        && matches!(
+            (element, attr),
+            ("TimeCreated", "SystemTime")
+                | ("Execution", "ProcessID")
+                | ("Execution", "ThreadID")
+                | ("Security", "UserID")
+                | ("Correlation", "ActivityID")
+                | ("Correlation", "RelatedActivityID")
+        );
+    let text = event.text_mut();
+    let name_start = text.len();
+    if bare && element == "TimeCreated" {
+        text.push_str(element);
+    } else if bare {
+        text.push_str(attr);
+    } else {
+        text.push_str(element);
+        text.push('_');
+        text.push_str(attr);
+    }
+    let value_start = text.len();
+    decode_text(raw_value, text);
+    let value_end = text.len();
+    let id = table.get(&event.text()[name_start..value_start]);
+    event.add_field_at(
+        (name_start, value_start),
+        (value_start, value_end),
+        id,
+        origin(section),
+    );
+}
+
+fn origin(section: Section) -> Origin {
+    if section == Section::System {
+        Origin::Header
+    } else {
+        Origin::Payload
+    }
+}
+
+/// Turns a closed element into a field, if it is a leaf that holds a value.
+fn end_element(
+    xml: &str,
+    table: &FieldTable,
+    event: &mut Event,
+    frame: &Frame,
+    self_closing: bool,
+) {
+    if frame.has_children || frame.depth < 2 {
+        return;
+    }
+    if frame.depth == 2 && frame.section != Section::Other {
+        // `<System>` or `<EventData>` without children: no value of its own.
+        event.text_mut().truncate(frame.text_start);
+        return;
+    }
+    // `<Correlation/>` in System says nothing; `<Empty/>` in a payload is an empty value.
+    if self_closing && frame.section == Section::System {
+        return;
+    }
+    let element = &xml[frame.name.0..frame.name.1];
+    let value = (frame.text_start, event.text_len());
+    let name = match frame.data_name {
+        Some(name) => name,
+        None => {
+            let text = event.text_mut();
+            let start = text.len();
+            text.push_str(element);
+            (start, text.len())
+        }
+    };
+    let id = table.get(&event.text()[name.0..name.1]);
+    event.add_field_at(name, value, id, origin(frame.section));
+}
+
+/// Appends `raw` to `out` with entities and character references decoded.
+fn decode_text(raw: &str, out: &mut String) {
+    let bytes = raw.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while let Some(amp) = memchr(b'&', &bytes[i..]).map(|j| i + j) {
+        let Some(semi) = memchr(b';', &bytes[amp..]).map(|j| amp + j) else {
+            break;
+        };
+        let entity = &raw[amp + 1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity.strip_prefix('#').and_then(|num| {
+                let code = match num.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => num.parse().ok(),
+                };
+                code.and_then(char::from_u32)
+            }),
+        };
+        match decoded {
+            Some(c) => {
+                out.push_str(&raw[run..amp]);
+                out.push(c);
+                run = semi + 1;
+                i = semi + 1;
+            }
+            None => i = amp + 1,
+        }
+    }
+    out.push_str(&raw[run..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(xml: &str) -> Vec<(String, String)> {
+        let table = FieldTable::new();
+        let mut event = Event::new();
+        flatten(xml, &table, &mut event, |_| true).unwrap();
+        event.to_pairs()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn system_and_event_data() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Service Control Manager" Guid="{555908d1}" EventSourceName="Service Control Manager"/><EventID Qualifiers="16384">7036</EventID><TimeCreated SystemTime="2020-09-23T16:57:41.3726306Z"/><Correlation/><Execution ProcessID="580" ThreadID="6460"/><Channel>System</Channel><Security/></System><EventData><Data Name="param1">A &amp; B &lt;c&gt; &#233;</Data><Data Name="param1">again</Data><Data>unnamed</Data><Data Name="empty"></Data><Binary>5700</Binary></EventData></Event>"#;
+        assert_eq!(
+            flat(xml),
+            pairs(&[
+                ("Provider_Name", "Service Control Manager"),
+                ("Provider_Guid", "{555908d1}"),
+                ("Provider_EventSourceName", "Service Control Manager"),
+                ("EventID_Qualifiers", "16384"),
+                ("EventID", "7036"),
+                ("TimeCreated", "2020-09-23T16:57:41.3726306Z"),
+                ("ProcessID", "580"),
+                ("ThreadID", "6460"),
+                ("Channel", "System"),
+                ("param1", "A & B <c> é"),
+                ("param1", "again"),
+                ("Data", "unnamed"),
+                ("empty", ""),
+                ("Binary", "5700"),
+            ])
+        );
+    }
+
+    #[test]
+    fn user_data_leaves_by_name_and_cdata() {
+        let xml = r#"<Event xmlns="x"><System><Channel>System</Channel></System><UserData><LogFileCleared xmlns:auto-ns3="y" xmlns="z"><SubjectUserName>user01</SubjectUserName><Channel>Security</Channel><BackupPath></BackupPath><Script><![CDATA[a<b]]></Script><Flag/></LogFileCleared></UserData></Event>"#;
+        assert_eq!(
+            flat(xml),
+            pairs(&[
+                ("Channel", "System"),
+                ("SubjectUserName", "user01"),
+                ("Channel", "Security"),
+                ("BackupPath", ""),
+                ("Script", "a<b"),
+                ("Flag", ""),
+            ])
+        );
+    }
+
+    #[test]
+    fn keep_can_stop_after_system() {
+        let table = FieldTable::new();
+        let mut event = Event::new();
+        let xml = "<Event><System><Channel>Setup</Channel></System><EventData><Data Name=\"a\">b</Data></EventData></Event>";
+        let result = flatten(xml, &table, &mut event, |e| e.channel() != Some("Setup")).unwrap();
+        assert_eq!(result, Flattened::Skipped);
+        assert_eq!(event.field_count(), 1);
+    }
+
+    #[test]
+    fn broken_xml_is_an_error_not_a_panic() {
+        let table = FieldTable::new();
+        for xml in [
+            "<Event><System>",
+            "<Event a=\"x></Event>",
+            "</x>",
+            "<Event><![CDATA[x</Event>",
+            "<Event a></Event>",
+        ] {
+            let mut event = Event::new();
+            assert!(flatten(xml, &table, &mut event, |_| true).is_err(), "{xml}");
+        }
+    }
+
+    #[test]
+    fn unknown_entities_stay_as_written() {
+        let mut out = String::new();
+        decode_text("a &bogus; b & c &#xZZ; &#65;", &mut out);
+        assert_eq!(out, "a &bogus; b & c &#xZZ; A");
+    }
+}

@@ -1,0 +1,23 @@
+//! tansa's detection engine: Sigma rules over Windows event logs.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! ```text
+//! input (discover, evtx, evtx_xml) -> event -> compile (rules -> Program) -> eval (matches)
+//!     -> alert (JSONL records) ; hunt runs the stages over many files in parallel
+//! ```
+//!
+//! The engine decides what matches and what an alert says; it does no printing and has no
+//! opinion on where output goes. The `tansa` binary owns arguments, files and exit codes.
+
+pub mod alert;
+pub mod compile;
+pub mod eval;
+pub mod event;
+pub mod field;
+pub mod hash;
+pub mod hunt;
+pub mod input;
+pub mod logsource;
+pub mod rule;
+pub mod yaml;
