@@ -80,7 +80,6 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
             .as_deref()
             .map(|t| parse_bound(t, &zone))
             .transpose()?,
-        ..HuntOptions::default()
     };
     let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
     if let Some(output) = &args.output {

@@ -6,9 +6,10 @@
 //! field is scanned at most once per record however many rules test it. Nothing here
 //! allocates for a record unless a rule needs Unicode case folding.
 
-use crate::compile::literals::Subject;
+use crate::compile::literals::{Automaton, Subject};
 use crate::compile::matcher::{StrPattern, literal_test};
-use crate::compile::{ChannelRoutes, Check, CompiledRule, Expr, Program, ValueTest};
+use crate::compile::route::{Bucket, Channel};
+use crate::compile::{Check, CompiledRule, Expr, Program, ValueTest};
 use crate::event::Event;
 
 /// Per-worker state for evaluation; reuse it for every record.
@@ -16,8 +17,12 @@ use crate::event::Event;
 pub struct Scratch {
     stamp: u32,
     needle_hits: Vec<u32>,
+    /// Needles found in the current record, in the order found.
+    hit_list: Vec<u32>,
     field_scanned: Vec<u32>,
-    keywords_scanned: u32,
+    keywords_scanned: Vec<u32>,
+    /// Gated rules already evaluated for the current record.
+    rule_seen: Vec<u32>,
 }
 
 impl Scratch {
@@ -29,37 +34,37 @@ impl Scratch {
     fn begin(&mut self, program: &Program) {
         if self.needle_hits.len() != program.literals.count
             || self.field_scanned.len() != program.literals.fields.len()
+            || self.rule_seen.len() != program.rules.len()
+            || self.keywords_scanned.len() != program.literals.keywords.len()
         {
             self.needle_hits = vec![0; program.literals.count];
             self.field_scanned = vec![0; program.literals.fields.len()];
-            self.keywords_scanned = 0;
+            self.rule_seen = vec![0; program.rules.len()];
+            self.keywords_scanned = vec![0; program.literals.keywords.len()];
             self.stamp = 0;
         }
+        self.hit_list.clear();
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.needle_hits.iter_mut().for_each(|s| *s = 0);
             self.field_scanned.iter_mut().for_each(|s| *s = 0);
-            self.keywords_scanned = 0;
+            self.rule_seen.iter_mut().for_each(|s| *s = 0);
+            self.keywords_scanned.iter_mut().for_each(|s| *s = 0);
             self.stamp = 1;
         }
     }
 }
 
-/// The rules a record can meet: up to four lists (its channel and every channel, each by
-/// event id and for any event id).
+/// The rules a record can meet: up to four buckets (its channel and every channel, each
+/// by event id and for any event id).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Candidates<'p> {
-    lists: [&'p [u32]; 4],
+    buckets: [Option<&'p Bucket>; 4],
 }
 
-impl<'p> Candidates<'p> {
+impl Candidates<'_> {
     pub fn is_empty(&self) -> bool {
-        self.lists.iter().all(|l| l.is_empty())
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = u32> + 'p {
-        let lists = self.lists;
-        lists.into_iter().flatten().copied()
+        self.buckets.iter().flatten().all(|b| b.is_empty())
     }
 }
 
@@ -81,21 +86,19 @@ impl Program {
             .channels
             .get(channel)
             .or_else(|| self.routes.channels.get(lowercase(channel, &mut [0; 128])));
-        let pick = |routes: Option<&'p ChannelRoutes>| -> [&'p [u32]; 2] {
+        let pick = |routes: Option<&'p Channel>| -> [Option<&'p Bucket>; 2] {
             match routes {
-                None => [&[], &[]],
+                None => [None, None],
                 Some(r) => [
-                    event_id
-                        .and_then(|id| r.by_event_id.get(&id))
-                        .map_or(&[][..], Vec::as_slice),
-                    r.any_event_id.as_slice(),
+                    event_id.and_then(|id| r.by_event_id.get(&id)),
+                    Some(&r.any_event_id),
                 ],
             }
         };
         let [a, b] = pick(channel_routes);
         let [c, d] = pick(Some(&self.routes.any_channel));
         Candidates {
-            lists: [a, b, c, d],
+            buckets: [a, b, c, d],
         }
     }
 
@@ -111,11 +114,45 @@ impl Program {
             return;
         }
         scratch.begin(self);
-        for index in candidates.iter() {
-            let rule = &self.rules[index as usize];
-            if self.expr(rule, &rule.condition, event, scratch) {
-                matches.push(index);
+        for bucket in candidates.buckets.into_iter().flatten() {
+            for &index in &bucket.always {
+                self.evaluate_rule(index, event, scratch, matches);
             }
+            if bucket.gated.is_empty() {
+                continue;
+            }
+            for &subject in &bucket.gate_subjects {
+                self.scan(subject, event, scratch);
+            }
+            // Rules evaluated below may scan other fields and add to the list; those needles
+            // gate nothing here (every gate needle of the bucket was scanned for above).
+            let found = scratch.hit_list.len();
+            for i in 0..found {
+                let Some(rules) = bucket.gated.get(&scratch.hit_list[i]) else {
+                    continue;
+                };
+                for &index in rules {
+                    let seen = &mut scratch.rule_seen[index as usize];
+                    if *seen != scratch.stamp {
+                        *seen = scratch.stamp;
+                        self.evaluate_rule(index, event, scratch, matches);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn evaluate_rule(
+        &self,
+        index: u32,
+        event: &Event,
+        scratch: &mut Scratch,
+        matches: &mut Vec<u32>,
+    ) {
+        let rule = &self.rules[index as usize];
+        if self.expr(rule, &rule.condition, event, scratch) {
+            matches.push(index);
         }
     }
 
@@ -159,7 +196,7 @@ impl Program {
                 }
                 let names: Vec<String> = match check.subject {
                     Subject::Field(_) => vec![check.field.to_string()],
-                    Subject::Keywords => keyword_fields(check, event),
+                    Subject::Keywords(_) => keyword_fields(check, event),
                 };
                 for name in names {
                     if !out.contains(&name) {
@@ -220,11 +257,11 @@ impl Program {
             }),
             ValueTest::Null => match subject {
                 Subject::Field(id) => !event.has(id),
-                Subject::Keywords => false,
+                Subject::Keywords(_) => false,
             },
             ValueTest::Exists(expected) => match subject {
                 Subject::Field(id) => event.has(id) == *expected,
-                Subject::Keywords => false,
+                Subject::Keywords(_) => false,
             },
             ValueTest::Cidr(nets) => {
                 any_value(subject, event, |v| nets.iter().any(|n| n.contains(v)))
@@ -258,23 +295,51 @@ impl Program {
         let stamp = scratch.stamp;
         let scanned = match subject {
             Subject::Field(id) => &mut scratch.field_scanned[id as usize],
-            Subject::Keywords => &mut scratch.keywords_scanned,
+            Subject::Keywords(group) => &mut scratch.keywords_scanned[group as usize],
         };
         if *scanned == stamp {
             return;
         }
         *scanned = stamp;
-        let Some(automaton) = self.literals.automaton(subject) else {
+        let Some(automata) = self.literals.automata(subject) else {
             return;
         };
+        let (hits, found) = (&mut scratch.needle_hits, &mut scratch.hit_list);
         let mut mark = |value: &str| {
-            for m in automaton.ac.find_overlapping_iter(value) {
-                scratch.needle_hits[automaton.needles[m.pattern().as_usize()] as usize] = stamp;
+            if let Some(automaton) = &automata.folded {
+                stamp_matches(automaton, value, stamp, hits, found);
+            }
+            if let Some(automaton) = &automata.unicode
+                && !value.is_ascii()
+            {
+                stamp_matches(automaton, &value.to_lowercase(), stamp, hits, found);
             }
         };
         match subject {
             Subject::Field(id) => event.values(id).for_each(&mut mark),
-            Subject::Keywords => event.all_values().for_each(&mut mark),
+            Subject::Keywords(_) => event.all_values().for_each(&mut mark),
+        }
+    }
+}
+
+fn stamp_matches(
+    automaton: &Automaton,
+    value: &str,
+    stamp: u32,
+    hits: &mut [u32],
+    found: &mut Vec<u32>,
+) {
+    // Most values hold no needle; the non-overlapping search has a prefilter that says so
+    // far faster than walking the overlapping one.
+    if !automaton.ac.is_match(value) {
+        return;
+    }
+    for m in automaton.ac.find_overlapping_iter(value) {
+        let needle = automaton.needles[m.pattern().as_usize()];
+        let hit = &mut hits[needle as usize];
+        if *hit != stamp {
+            *hit = stamp;
+            found.push(needle);
         }
     }
 }
@@ -294,7 +359,7 @@ fn lowercase<'a>(text: &'a str, buffer: &'a mut [u8; 128]) -> &'a str {
 fn any_value(subject: Subject, event: &Event, mut f: impl FnMut(&str) -> bool) -> bool {
     match subject {
         Subject::Field(id) => event.values(id).any(&mut f),
-        Subject::Keywords => event.all_values().any(f),
+        Subject::Keywords(_) => event.all_values().any(f),
     }
 }
 

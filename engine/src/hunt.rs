@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HuntOptions {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
@@ -29,19 +29,6 @@ pub struct HuntOptions {
     pub since: Option<Timestamp>,
     /// Only events before this time.
     pub until: Option<Timestamp>,
-    /// Chunks read from a file before they are handed to the workers.
-    pub batch_chunks: usize,
-}
-
-impl Default for HuntOptions {
-    fn default() -> Self {
-        HuntOptions {
-            threads: 0,
-            since: None,
-            until: None,
-            batch_chunks: 16,
-        }
-    }
 }
 
 /// Counters a progress display can read while a hunt runs.
@@ -212,44 +199,46 @@ fn scan_file(
     }
     report.notes = std::mem::take(&mut reader.notes);
     let settings = reader.settings();
+    // Workers pull chunks from the file as they free up (reading overlaps evaluation);
+    // results are put back in chunk order so that the report does not depend on timing.
+    let mut results: Vec<(u64, ChunkStats, Vec<Hit>)> = reader
+        .chunks()
+        .par_bridge()
+        .map_init(
+            <(Event, Evaluator)>::default,
+            |(event, evaluator), (number, source)| {
+                let mut chunk_hits = Vec::new();
+                let stats = evtx::read_chunk(
+                    number,
+                    source,
+                    &settings,
+                    program.fields(),
+                    event,
+                    |event| {
+                        in_window(header_time(event), options)
+                            && !program.candidates(event).is_empty()
+                    },
+                    |event| evaluator.evaluate(program, index, event, options, &mut chunk_hits),
+                );
+                progress
+                    .bytes_done
+                    .fetch_add(evtx::CHUNK_SIZE, Ordering::Relaxed);
+                progress
+                    .records
+                    .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
+                progress
+                    .alerts
+                    .fetch_add(chunk_hits.len() as u64, Ordering::Relaxed);
+                (number, stats, chunk_hits)
+            },
+        )
+        .collect();
+    results.sort_by_key(|(number, _, _)| *number);
     let mut hits = Vec::new();
-    reader.for_each_batch(options.batch_chunks.max(1), |batch| {
-        let results: Vec<(ChunkStats, Vec<Hit>)> = batch
-            .into_par_iter()
-            .map_init(
-                <(Event, Evaluator)>::default,
-                |(event, evaluator), (number, source)| {
-                    let mut chunk_hits = Vec::new();
-                    let stats = evtx::read_chunk(
-                        number,
-                        source,
-                        &settings,
-                        program.fields(),
-                        event,
-                        |event| {
-                            in_window(header_time(event), options)
-                                && !program.candidates(event).is_empty()
-                        },
-                        |event| evaluator.evaluate(program, index, event, options, &mut chunk_hits),
-                    );
-                    progress
-                        .bytes_done
-                        .fetch_add(evtx::CHUNK_SIZE, Ordering::Relaxed);
-                    progress
-                        .records
-                        .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
-                    progress
-                        .alerts
-                        .fetch_add(chunk_hits.len() as u64, Ordering::Relaxed);
-                    (stats, chunk_hits)
-                },
-            )
-            .collect();
-        for (stats, chunk_hits) in results {
-            report.stats.add(&stats);
-            hits.extend(chunk_hits);
-        }
-    });
+    for (_, stats, chunk_hits) in results {
+        report.stats.add(&stats);
+        hits.extend(chunk_hits);
+    }
     (report, hits)
 }
 

@@ -140,11 +140,19 @@ pub(crate) fn compile_item(
     literals: &mut LiteralsBuilder,
     resolve_field: &mut dyn FnMut(&str) -> FieldId,
 ) -> Result<Check, String> {
-    let m = parse_modifiers(modifiers)?;
-    if subject == Subject::Keywords
-        && (m.exists || m.fieldref || m.cidr || m.compare.is_some() || m.time_part.is_some())
-    {
-        return Err("keyword searches take only string modifiers".into());
+    let mut m = parse_modifiers(modifiers)?;
+    if matches!(subject, Subject::Keywords(_)) {
+        if m.exists || m.fieldref || m.cidr || m.compare.is_some() || m.time_part.is_some() {
+            return Err("keyword searches take only string modifiers".into());
+        }
+        // A keyword is found anywhere in a value unless the rule anchors it.
+        let anchored = m
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Contains | Step::StartsWith | Step::EndsWith));
+        if !anchored && !m.re {
+            m.steps.push(Step::Contains);
+        }
     }
     let mut tests = Vec::with_capacity(values.len());
     for value in values {
@@ -350,7 +358,7 @@ fn string_pattern(
         [Part::Many, Part::Literal(t)] => literal(Anchor::Suffix, t),
         [Part::Many, Part::Literal(t), Part::Many] => {
             let text = normalize(t);
-            let needle = (!cased && text.is_ascii()).then(|| literals.needle(subject, &text));
+            let needle = (!cased).then(|| literals.needle(subject, &text));
             StrPattern::Literal {
                 anchor: Anchor::Contains,
                 text,
@@ -412,8 +420,8 @@ fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
 
 fn first_line(text: &str) -> String {
     text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
+
         .unwrap_or(text)
         .trim()
         .to_string()

@@ -6,15 +6,24 @@
 //! automaton for that field (measured: 0.6-2 GB/s for 1k-16k needles), which runs at most
 //! once per record, on first demand, and stamps the needles it found. A rule's test is then
 //! a lookup. Keyword searches (no field) have one automaton over every value of the event.
+//!
+//! The automata fold ASCII case only. That is exact for needles whose other characters have
+//! no case (emoji, CJK, symbols). Needles with cased non-ASCII letters (Cyrillic homoglyphs)
+//! go to a second automaton per subject, run over the Unicode-lowercased value, and only
+//! for values that are not pure ASCII (such a needle cannot occur in those).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
 use std::collections::HashMap;
 
-/// What an automaton scans: one field, or every value (keywords).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What an automaton scans: one field, or every value (keywords). Keyword searches are
+/// grouped by the channels their rules read, so a record is searched only for the
+/// keywords of rules that can see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Subject {
     Field(u32),
-    Keywords,
+    /// A keyword group (one per distinct channel set).
+    Keywords(u32),
 }
 
 #[derive(Debug)]
@@ -22,6 +31,23 @@ pub(crate) struct Automaton {
     pub ac: AhoCorasick,
     /// Needle id of each automaton pattern.
     pub needles: Vec<u32>,
+}
+
+/// The automata of one subject.
+#[derive(Debug, Default)]
+pub(crate) struct SubjectAutomata {
+    /// Needles that ASCII case folding matches exactly.
+    pub folded: Option<Automaton>,
+    /// Needles with cased non-ASCII letters, run over lowercased non-ASCII values.
+    pub unicode: Option<Automaton>,
+}
+
+/// Whether ASCII case folding finds `needle` (lowercase) wherever Unicode folding would.
+fn ascii_folding_suffices(needle: &str) -> bool {
+    needle.chars().all(|c| {
+        c.is_ascii()
+            || (c.to_lowercase().eq(std::iter::once(c)) && c.to_uppercase().eq(std::iter::once(c)))
+    })
 }
 
 /// Collects needles while rules compile.
@@ -32,7 +58,7 @@ pub(crate) struct LiteralsBuilder {
 }
 
 impl LiteralsBuilder {
-    /// The id of lowercase ASCII `needle` on `subject`, shared by every rule that uses it.
+    /// The id of lowercase `needle` on `subject`, shared by every rule that uses it.
     pub fn needle(&mut self, subject: Subject, needle: &str) -> u32 {
         let key = (subject, Box::<str>::from(needle));
         if let Some(&id) = self.ids.get(&key) {
@@ -44,14 +70,26 @@ impl LiteralsBuilder {
         id
     }
 
-    pub fn build(self, field_count: usize) -> Result<Literals, String> {
-        let mut per_subject: HashMap<Subject, Vec<(Box<str>, u32)>> = HashMap::new();
+    pub fn build(self, field_count: usize, keyword_groups: usize) -> Result<Literals, String> {
+        // (subject, needs Unicode folding) -> (needle, id)
+        type Groups = HashMap<(Subject, bool), Vec<(Box<str>, u32)>>;
+        let mut per_subject = Groups::new();
+
         for ((subject, text), id) in self.ids {
-            per_subject.entry(subject).or_default().push((text, id));
+            let unicode = !ascii_folding_suffices(&text);
+            per_subject
+                .entry((subject, unicode))
+                .or_default()
+                .push((text, id));
         }
-        let mut fields: Vec<Option<Automaton>> = (0..field_count).map(|_| None).collect();
-        let mut keywords = None;
-        for (subject, mut needles) in per_subject {
+        let mut fields: Vec<SubjectAutomata> = (0..field_count)
+            .map(|_| SubjectAutomata::default())
+            .collect();
+        let mut keywords: Vec<SubjectAutomata> = (0..keyword_groups)
+            .map(|_| SubjectAutomata::default())
+            .collect();
+
+        for ((subject, unicode), mut needles) in per_subject {
             // Sorted so the automaton, and its pattern numbering, is the same every run.
             needles.sort();
             let ac = AhoCorasickBuilder::new()
@@ -63,9 +101,14 @@ impl LiteralsBuilder {
                 ac,
                 needles: needles.iter().map(|(_, id)| *id).collect(),
             };
-            match subject {
-                Subject::Field(id) => fields[id as usize] = Some(automaton),
-                Subject::Keywords => keywords = Some(automaton),
+            let slot = match subject {
+                Subject::Field(id) => &mut fields[id as usize],
+                Subject::Keywords(group) => &mut keywords[group as usize],
+            };
+            if unicode {
+                slot.unicode = Some(automaton);
+            } else {
+                slot.folded = Some(automaton);
             }
         }
         Ok(Literals {
@@ -79,16 +122,17 @@ impl LiteralsBuilder {
 /// The automata of a compiled program.
 #[derive(Debug, Default)]
 pub(crate) struct Literals {
-    pub fields: Vec<Option<Automaton>>,
-    pub keywords: Option<Automaton>,
+    pub fields: Vec<SubjectAutomata>,
+    /// By keyword group.
+    pub keywords: Vec<SubjectAutomata>,
     pub count: usize,
 }
 
 impl Literals {
-    pub fn automaton(&self, subject: Subject) -> Option<&Automaton> {
+    pub fn automata(&self, subject: Subject) -> Option<&SubjectAutomata> {
         match subject {
-            Subject::Field(id) => self.fields.get(id as usize).and_then(Option::as_ref),
-            Subject::Keywords => self.keywords.as_ref(),
+            Subject::Field(id) => self.fields.get(id as usize),
+            Subject::Keywords(group) => self.keywords.get(group as usize),
         }
     }
 }

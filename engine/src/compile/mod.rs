@@ -7,12 +7,14 @@
 //! (channel, event id) buckets the rule sits in. A record then meets only the rules of its
 //! bucket: a Security 4624 record never evaluates a Sysmon rule.
 
+mod gate;
 pub mod item;
 pub mod literals;
 pub mod matcher;
 pub mod placeholder;
+pub(crate) mod route;
 
-use crate::field::{FieldId, FieldTable, FxBuild, well_known};
+use crate::field::{FieldId, FieldTable, well_known};
 use crate::logsource::{Mapping, Resolution, Target};
 use crate::rule::condition::{Condition, pattern_covers};
 use crate::rule::{LogSource, Meta, Rule, RuleError, Selection, Source};
@@ -20,6 +22,7 @@ use jiff::tz::TimeZone;
 use literals::{Literals, LiteralsBuilder, Subject};
 use matcher::{Anchor, Cidr, Compare, StrPattern, TimePart};
 pub use placeholder::Placeholders;
+use route::{Routes, RoutesBuilder};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -120,30 +123,6 @@ pub struct Idle {
     pub reason: String,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct ChannelRoutes {
-    pub by_event_id: HashMap<u32, Vec<u32>, FxBuild>,
-    pub any_event_id: Vec<u32>,
-}
-
-impl ChannelRoutes {
-    fn add(&mut self, event_ids: &Option<BTreeSet<u32>>, rule: u32) {
-        match event_ids {
-            Some(ids) => ids
-                .iter()
-                .for_each(|id| self.by_event_id.entry(*id).or_default().push(rule)),
-            None => self.any_event_id.push(rule),
-        }
-    }
-}
-
-/// Which rules a record can meet, by channel and event id.
-#[derive(Debug, Default)]
-pub(crate) struct Routes {
-    pub channels: HashMap<Box<str>, ChannelRoutes, FxBuild>,
-    pub any_channel: ChannelRoutes,
-}
-
 /// Compiled rules, ready to evaluate.
 #[derive(Debug)]
 pub struct Program {
@@ -194,12 +173,33 @@ impl Program {
     }
 }
 
+/// What compiling many rules shares: field ids, literal needles, keyword groups.
+struct Compiler<'o> {
+    options: &'o Options,
+    fields: FieldTable,
+    literals: LiteralsBuilder,
+    /// Keyword group of each distinct channel set (`None`: every channel).
+    keyword_groups: HashMap<Option<Vec<String>>, u32>,
+}
+
+/// One rule's compilation: where its events come from and the checks built so far.
+struct RuleBuild<'a> {
+    target: &'a Target,
+    keyword_group: u32,
+    checks: Vec<Check>,
+}
+
 /// Compiles `rules`. Rules that fail are reported and left out; the others compile.
 pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>) {
-    let mut fields = FieldTable::new();
-    let mut literals = LiteralsBuilder::default();
+    let mut compiler = Compiler {
+        options,
+        fields: FieldTable::new(),
+        literals: LiteralsBuilder::default(),
+        keyword_groups: HashMap::new(),
+    };
     let mut compiled: Vec<CompiledRule> = Vec::new();
-    let mut routes = Routes::default();
+    let mut routes = RoutesBuilder::default();
+    let mut gates = Vec::new();
     let mut infos = Vec::new();
     let mut idle = Vec::new();
     let mut errors = Vec::new();
@@ -213,23 +213,18 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         let targets = match options.mapping.resolve(&rule.logsource) {
             Resolution::Targets(targets) => targets,
             Resolution::Idle(reason) => {
-                // Compile anyway, so a broken idle rule is still reported.
-                let probe = Target {
+                // Compile anyway, so that a broken idle rule is still reported; its needles
+                // go to a builder that is thrown away.
+                let everywhere = Target {
                     service: None,
                     channels: None,
                     conditions: Vec::new(),
                     fields: Default::default(),
                 };
-                let mut scratch_fields = fields.clone();
-                let mut scratch_literals = LiteralsBuilder::default();
-                match compile_for_target(
-                    &rule,
-                    &info,
-                    &probe,
-                    options,
-                    &mut scratch_fields,
-                    &mut scratch_literals,
-                ) {
+                let kept = std::mem::take(&mut compiler.literals);
+                let result = compiler.rule(&rule, &info, &everywhere);
+                compiler.literals = kept;
+                match result {
                     Ok(_) => {
                         infos.push(info.clone());
                         idle.push(Idle { info, reason });
@@ -242,14 +237,10 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         let mut placed = Vec::new();
         let mut failed = None;
         for target in &targets {
-            match compile_for_target(&rule, &info, target, options, &mut fields, &mut literals) {
-                Ok((compiled_rule, event_ids)) => {
-                    if event_ids.as_ref().is_some_and(BTreeSet::is_empty) {
-                        // The rule's own event ids never occur in this source.
-                        continue;
-                    }
-                    placed.push((compiled_rule, event_ids, target));
-                }
+            match compiler.rule(&rule, &info, target) {
+                // The rule's own event ids never occur in this source.
+                Ok((_, Some(ids))) if ids.is_empty() => {}
+                Ok((compiled_rule, event_ids)) => placed.push((compiled_rule, event_ids, target)),
                 Err(e) => {
                     failed = Some(e);
                     break;
@@ -273,28 +264,25 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         }
         for (compiled_rule, event_ids, target) in placed {
             let index = compiled.len() as u32;
+            gates.push(compiled_rule.gate().map(|gate| {
+                gate.iter()
+                    .map(|(subject, literal)| {
+                        (*subject, compiler.literals.needle(*subject, literal))
+                    })
+                    .collect::<Vec<_>>()
+            }));
             compiled.push(compiled_rule);
-            match &target.channels {
-                None => routes.any_channel.add(&event_ids, index),
-                Some(channels) => {
-                    let mut keys: BTreeSet<Box<str>> = BTreeSet::new();
-                    for channel in channels {
-                        keys.insert(channel.as_str().into());
-                        keys.insert(channel.to_ascii_lowercase().into());
-                    }
-                    for key in keys {
-                        routes
-                            .channels
-                            .entry(key)
-                            .or_default()
-                            .add(&event_ids, index);
-                    }
-                }
-            }
+            routes.add(&target.channels, &event_ids, index);
         }
     }
 
-    let literals = match literals.build(fields.len()) {
+    let Compiler {
+        fields,
+        literals,
+        keyword_groups,
+        ..
+    } = compiler;
+    let literals = match literals.build(fields.len(), keyword_groups.len()) {
         Ok(literals) => literals,
         Err(message) => {
             // Only an automaton too large for memory gets here; say so rather than panic.
@@ -311,7 +299,7 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     let program = Program {
         fields,
         rules: compiled,
-        routes,
+        routes: routes.build(&gates),
         literals,
         timezone: options.timezone.clone(),
         infos,
@@ -320,131 +308,134 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     (program, errors)
 }
 
-/// Compiles `rule` for `target`; returns it with the event ids it requires (`None`: any).
-fn compile_for_target(
-    rule: &Rule,
-    info: &Arc<RuleInfo>,
-    target: &Target,
-    options: &Options,
-    fields: &mut FieldTable,
-    literals: &mut LiteralsBuilder,
-) -> Result<(CompiledRule, Option<BTreeSet<u32>>), RuleError> {
-    let error = |pos, message: String| RuleError {
-        path: rule.source.path.clone(),
-        pos,
-        rule_id: Some(rule.meta.id.clone()),
-        title: Some(rule.meta.title.clone()),
-        message,
-    };
-    let mut checks: Vec<Check> = Vec::new();
-    let mut selections = Vec::new();
-    for named in &rule.detection.selections {
-        let expr = selection_expr(
-            &named.selection,
+impl Compiler<'_> {
+    /// Compiles `rule` for `target`; returns it with the event ids it requires (`None`:
+    /// any).
+    fn rule(
+        &mut self,
+        rule: &Rule,
+        info: &Arc<RuleInfo>,
+        target: &Target,
+    ) -> Result<(CompiledRule, Option<BTreeSet<u32>>), RuleError> {
+        let error = |pos, message: String| RuleError {
+            path: rule.source.path.clone(),
+            pos,
+            rule_id: Some(rule.meta.id.clone()),
+            title: Some(rule.meta.title.clone()),
+            message,
+        };
+        let next_group = self.keyword_groups.len() as u32;
+        let keyword_group = *self
+            .keyword_groups
+            .entry(target.channels.clone())
+            .or_insert(next_group);
+        let mut build = RuleBuild {
             target,
-            options,
-            fields,
-            literals,
-            &mut checks,
-        )
-        .map_err(|(pos, message)| error(pos, format!("selection `{}`: {message}", named.name)))?;
-        selections.push((Box::<str>::from(named.name.as_str()), expr));
-    }
-    let condition = condition_expr(&rule.detection.condition, &rule.detection.selections);
-    let mut conjuncts = Vec::new();
-    for (field, values) in &target.conditions {
-        let id = fields.intern(field);
-        let patterns: Vec<StrPattern> = values
-            .iter()
-            .map(|v| StrPattern::Literal {
-                anchor: Anchor::Equals,
-                text: v.to_lowercase().into(),
-                cased: false,
-                needle: None,
-            })
-            .collect();
-        checks.push(Check {
-            subject: Subject::Field(id),
-            field: field.as_str().into(),
-            tests: Box::new([ValueTest::Str(patterns.into_boxed_slice())]),
-            all: false,
-            negate: false,
-        });
-        conjuncts.push(Expr::Check(checks.len() as u32 - 1));
-    }
-    let condition = if conjuncts.is_empty() {
-        condition
-    } else {
-        conjuncts.push(condition);
-        Expr::And(conjuncts.into_boxed_slice())
-    };
-    let mut compiled = CompiledRule {
-        info: info.clone(),
-        service: target.service.clone(),
-        channels: target.channels.clone(),
-        event_ids: None,
-        checks,
-        selections,
-        condition,
-    };
-    let event_ids = compiled.required_event_ids(&compiled.condition);
-    compiled.event_ids = event_ids.as_ref().map(|ids| ids.iter().copied().collect());
-    Ok((compiled, event_ids))
-}
-
-fn selection_expr(
-    selection: &Selection,
-    target: &Target,
-    options: &Options,
-    fields: &mut FieldTable,
-    literals: &mut LiteralsBuilder,
-    checks: &mut Vec<Check>,
-) -> Result<Expr, (crate::yaml::Pos, String)> {
-    match selection {
-        Selection::All(items) => {
-            let mut terms = Vec::with_capacity(items.len());
-            for item in items {
-                let (subject, name) = match &item.field {
-                    Some(field) => {
-                        let mapped = target.field_name(field);
-                        (Subject::Field(fields.intern(mapped)), field.as_str())
-                    }
-                    None => (Subject::Keywords, "keywords"),
-                };
-                let check = item::compile_item(
-                    name,
-                    subject,
-                    &item.modifiers,
-                    &item.values,
-                    &options.placeholders,
-                    literals,
-                    &mut |other| fields.intern(target.field_name(other)),
-                )
-                .map_err(|message| {
-                    let what = match &item.field {
-                        Some(f) if item.modifiers.is_empty() => format!("`{f}`"),
-                        Some(f) => format!("`{f}|{}`", item.modifiers.join("|")),
-                        None => "keywords".to_string(),
-                    };
-                    (item.pos, format!("{what}: {message}"))
+            keyword_group,
+            checks: Vec::new(),
+        };
+        let mut selections = Vec::new();
+        for named in &rule.detection.selections {
+            let expr = self
+                .selection(&named.selection, &mut build)
+                .map_err(|(pos, message)| {
+                    error(pos, format!("selection `{}`: {message}", named.name))
                 })?;
-                checks.push(check);
-                terms.push(Expr::Check(checks.len() as u32 - 1));
-            }
-            Ok(if terms.len() == 1 {
-                terms.remove(0)
-            } else {
-                Expr::And(terms.into_boxed_slice())
-            })
+            selections.push((Box::<str>::from(named.name.as_str()), expr));
         }
-        Selection::Any(alternatives) => {
-            let mut terms = Vec::with_capacity(alternatives.len());
-            for alt in alternatives {
-                terms.push(selection_expr(
-                    alt, target, options, fields, literals, checks,
-                )?);
+        let condition = condition_expr(&rule.detection.condition, &rule.detection.selections);
+        let mut conjuncts = Vec::new();
+        for (field, values) in &target.conditions {
+            let id = self.fields.intern(field);
+            let patterns: Vec<StrPattern> = values
+                .iter()
+                .map(|v| StrPattern::Literal {
+                    anchor: Anchor::Equals,
+                    text: v.to_lowercase().into(),
+                    cased: false,
+                    needle: None,
+                })
+                .collect();
+            build.checks.push(Check {
+                subject: Subject::Field(id),
+                field: field.as_str().into(),
+                tests: Box::new([ValueTest::Str(patterns.into_boxed_slice())]),
+                all: false,
+                negate: false,
+            });
+            conjuncts.push(Expr::Check(build.checks.len() as u32 - 1));
+        }
+        let condition = if conjuncts.is_empty() {
+            condition
+        } else {
+            conjuncts.push(condition);
+            Expr::And(conjuncts.into_boxed_slice())
+        };
+        let mut compiled = CompiledRule {
+            info: info.clone(),
+            service: target.service.clone(),
+            channels: target.channels.clone(),
+            event_ids: None,
+            checks: build.checks,
+            selections,
+            condition,
+        };
+        let event_ids = compiled.required_event_ids(&compiled.condition);
+        compiled.event_ids = event_ids.as_ref().map(|ids| ids.iter().copied().collect());
+        Ok((compiled, event_ids))
+    }
+
+    fn selection(
+        &mut self,
+        selection: &Selection,
+        build: &mut RuleBuild<'_>,
+    ) -> Result<Expr, (crate::yaml::Pos, String)> {
+        match selection {
+            Selection::All(items) => {
+                let mut terms = Vec::with_capacity(items.len());
+                for item in items {
+                    let target = build.target;
+                    let (subject, name) = match &item.field {
+                        Some(field) => {
+                            let mapped = target.field_name(field);
+                            (Subject::Field(self.fields.intern(mapped)), field.as_str())
+                        }
+                        None => (Subject::Keywords(build.keyword_group), "keywords"),
+                    };
+                    let fields = &mut self.fields;
+                    let check = item::compile_item(
+                        name,
+                        subject,
+                        &item.modifiers,
+                        &item.values,
+                        &self.options.placeholders,
+                        &mut self.literals,
+                        &mut |other| fields.intern(target.field_name(other)),
+                    )
+                    .map_err(|message| {
+                        let what = match &item.field {
+                            Some(f) if item.modifiers.is_empty() => format!("`{f}`"),
+                            Some(f) => format!("`{f}|{}`", item.modifiers.join("|")),
+                            None => "keywords".to_string(),
+                        };
+                        (item.pos, format!("{what}: {message}"))
+                    })?;
+                    build.checks.push(check);
+                    terms.push(Expr::Check(build.checks.len() as u32 - 1));
+                }
+                Ok(if terms.len() == 1 {
+                    terms.remove(0)
+                } else {
+                    Expr::And(terms.into_boxed_slice())
+                })
             }
-            Ok(Expr::Or(terms.into_boxed_slice()))
+            Selection::Any(alternatives) => {
+                let mut terms = Vec::with_capacity(alternatives.len());
+                for alt in alternatives {
+                    terms.push(self.selection(alt, build)?);
+                }
+                Ok(Expr::Or(terms.into_boxed_slice()))
+            }
         }
     }
 }

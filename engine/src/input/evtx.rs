@@ -1,9 +1,9 @@
 //! EVTX files: chunks in, flattened events out.
 //!
-//! A file is read one batch of 64 KiB chunks at a time; the caller processes the chunks of
-//! a batch in parallel (each chunk is self-contained: its own string and template tables),
-//! so one big log keeps every core busy and memory stays at a few batches whatever the
-//! file's size. We drive the chunks ourselves rather than use evtx's multithreaded record
+//! A file is read one 64 KiB chunk at a time, and the caller processes chunks in parallel
+//! (each chunk is self-contained: its own string and template tables), so one big log
+//! keeps every core busy and memory stays at a few chunks per thread whatever the file's
+//! size. We drive the chunks ourselves rather than use evtx's multithreaded record
 //! iterator, whose consumer blocks on a channel and deadlocks when nested in rayon.
 //!
 //! Damage is reported, never fatal: a chunk that does not parse is counted with the number
@@ -32,7 +32,7 @@ pub struct EvtxReader {
 
 /// A chunk as read from the file, or why it could not be.
 pub enum ChunkSource {
-    Data(EvtxChunkData),
+    Data(Box<EvtxChunkData>),
     Unreadable(String),
 }
 
@@ -106,30 +106,18 @@ impl EvtxReader {
         })
     }
 
-    /// Iterates over the file's chunks in record order (a wrapped log starts at its oldest
-    /// chunk), calling `batch` with up to `batch_size` chunks at a time.
-    pub fn for_each_batch(
-        &mut self,
-        batch_size: usize,
-        mut batch: impl FnMut(Vec<(u64, ChunkSource)>),
-    ) {
-        let mut chunks = self.parser.chunks();
-        let mut number = 0u64;
-        loop {
-            let mut items = Vec::with_capacity(batch_size);
-            for chunk in chunks.by_ref().take(batch_size) {
-                let source = match chunk {
-                    Ok(data) => ChunkSource::Data(data),
-                    Err(e) => ChunkSource::Unreadable(describe(&e)),
-                };
-                items.push((number, source));
-                number += 1;
-            }
-            if items.is_empty() {
-                return;
-            }
-            batch(items);
-        }
+    /// The file's chunks in record order (a wrapped log starts at its oldest chunk), each
+    /// with its number in that order. Chunks are read one at a time as the iterator is
+    /// pulled, so memory holds only the chunks being worked on.
+    pub fn chunks(&mut self) -> impl Iterator<Item = (u64, ChunkSource)> + Send + '_ {
+        self.parser.chunks().enumerate().map(|(number, chunk)| {
+            let source = match chunk {
+                Ok(data) => ChunkSource::Data(Box::new(data)),
+
+                Err(e) => ChunkSource::Unreadable(describe(&e)),
+            };
+            (number as u64, source)
+        })
     }
 
     /// The channel of the file's first record.
