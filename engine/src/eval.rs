@@ -23,6 +23,8 @@ pub struct Scratch {
     keywords_scanned: Vec<u32>,
     /// Gated rules already evaluated for the current record.
     rule_seen: Vec<u32>,
+    /// A value being scanned, lowercased.
+    lowercase: Vec<u8>,
 }
 
 impl Scratch {
@@ -304,15 +306,27 @@ impl Program {
         let Some(automata) = self.literals.automata(subject) else {
             return;
         };
-        let (hits, found) = (&mut scratch.needle_hits, &mut scratch.hit_list);
+        let (hits, found, lowercase) = (
+            &mut scratch.needle_hits,
+            &mut scratch.hit_list,
+            &mut scratch.lowercase,
+        );
         let mut mark = |value: &str| {
             if let Some(automaton) = &automata.folded {
-                stamp_matches(automaton, value, stamp, hits, found);
+                lowercase.clear();
+                lowercase.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
+                stamp_matches(automaton, lowercase, stamp, hits, found);
             }
             if let Some(automaton) = &automata.unicode
                 && !value.is_ascii()
             {
-                stamp_matches(automaton, &value.to_lowercase(), stamp, hits, found);
+                stamp_matches(
+                    automaton,
+                    value.to_lowercase().as_bytes(),
+                    stamp,
+                    hits,
+                    found,
+                );
             }
         };
         match subject {
@@ -324,7 +338,8 @@ impl Program {
 
 fn stamp_matches(
     automaton: &Automaton,
-    value: &str,
+    value: &[u8],
+
     stamp: u32,
     hits: &mut [u32],
     found: &mut Vec<u32>,

@@ -88,6 +88,9 @@ fn test_gate(subject: Subject, test: &ValueTest) -> Option<Gate> {
                 };
                 (!text.is_empty()).then_some((subject, text))
             }
+            StrPattern::Glob(glob) => glob
+                .longest_literal()
+                .map(|l| (subject, l.to_lowercase().into())),
             StrPattern::Any | StrPattern::Regex(_) => None,
         })
         .collect()

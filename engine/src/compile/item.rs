@@ -5,11 +5,12 @@
 //! refused. Every modifier of Sigma v2.1 is handled; an unknown one is an error, never
 //! ignored, since ignoring it would silently change what the rule matches.
 
-use super::literals::{LiteralsBuilder, Subject};
+use super::LocalIds;
+use super::glob::Glob;
+use super::literals::Subject;
 use super::matcher::{Anchor, Cidr, Compare, StrPattern, TimePart, parse_number};
 use super::placeholder::Placeholders;
 use super::{Check, ValueTest};
-use crate::field::FieldId;
 use crate::rule::RawValue;
 use crate::rule::sigma_string::{self, Part, SigmaString, Utf16};
 
@@ -137,8 +138,8 @@ pub(crate) fn compile_item(
     modifiers: &[String],
     values: &[RawValue],
     placeholders: &Placeholders,
-    literals: &mut LiteralsBuilder,
-    resolve_field: &mut dyn FnMut(&str) -> FieldId,
+    ids: &mut LocalIds,
+    rename: &dyn Fn(&str) -> String,
 ) -> Result<Check, String> {
     let mut m = parse_modifiers(modifiers)?;
     if matches!(subject, Subject::Keywords(_)) {
@@ -172,8 +173,8 @@ pub(crate) fn compile_item(
             &m,
             subject,
             placeholders,
-            literals,
-            resolve_field,
+            ids,
+            rename,
         )?);
     }
     Ok(Check {
@@ -191,8 +192,8 @@ fn compile_value(
     m: &Modifiers,
     subject: Subject,
     placeholders: &Placeholders,
-    literals: &mut LiteralsBuilder,
-    resolve_field: &mut dyn FnMut(&str) -> FieldId,
+    ids: &mut LocalIds,
+    rename: &dyn Fn(&str) -> String,
 ) -> Result<ValueTest, String> {
     if m.exists {
         return match text.to_ascii_lowercase().as_str() {
@@ -228,7 +229,7 @@ fn compile_value(
             _ => a,
         });
         return Ok(ValueTest::FieldRef {
-            other: resolve_field(text),
+            other: ids.field(&rename(text)),
             anchor,
             cased: m.cased,
         });
@@ -263,12 +264,7 @@ fn compile_value(
     }
     let mut patterns = Vec::with_capacity(variants.len());
     for variant in variants {
-        patterns.push(string_pattern(
-            &variant.into_text(),
-            m.cased,
-            subject,
-            literals,
-        )?);
+        patterns.push(string_pattern(&variant.into_text(), m.cased, subject, ids)?);
     }
     Ok(ValueTest::Str(patterns.into_boxed_slice()))
 }
@@ -335,7 +331,7 @@ fn string_pattern(
     s: &SigmaString,
     cased: bool,
     subject: Subject,
-    literals: &mut LiteralsBuilder,
+    ids: &mut LocalIds,
 ) -> Result<StrPattern, String> {
     let normalize = |t: &str| -> Box<str> {
         if cased {
@@ -358,7 +354,7 @@ fn string_pattern(
         [Part::Many, Part::Literal(t)] => literal(Anchor::Suffix, t),
         [Part::Many, Part::Literal(t), Part::Many] => {
             let text = normalize(t);
-            let needle = (!cased).then(|| literals.needle(subject, &text));
+            let needle = (!cased).then(|| ids.needle(subject, &text));
             StrPattern::Literal {
                 anchor: Anchor::Contains,
                 text,
@@ -366,21 +362,8 @@ fn string_pattern(
                 needle,
             }
         }
-        _ => StrPattern::Regex(glob_regex(s, cased)?),
+        parts => StrPattern::Glob(Glob::new(parts, cased)),
     })
-}
-
-fn glob_regex(s: &SigmaString, cased: bool) -> Result<regex::Regex, String> {
-    let mut pattern = String::from(if cased { "(?s)^" } else { "(?si)^" });
-    for part in &s.parts {
-        match part {
-            Part::Literal(t) => pattern.push_str(&regex::escape(t)),
-            Part::Many => pattern.push_str(".*"),
-            Part::One => pattern.push('.'),
-        }
-    }
-    pattern.push('$');
-    build_regex(&pattern)
 }
 
 fn compile_regex(text: &str, m: &Modifiers) -> Result<regex::Regex, String> {
@@ -421,7 +404,6 @@ fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
 fn first_line(text: &str) -> String {
     text.lines()
         .rfind(|l| !l.trim().is_empty())
-
         .unwrap_or(text)
         .trim()
         .to_string()
@@ -433,19 +415,14 @@ mod tests {
 
     fn compile(mods: &[&str], values: &[RawValue]) -> Result<Check, String> {
         let mods: Vec<String> = mods.iter().map(|s| s.to_string()).collect();
-        let mut literals = LiteralsBuilder::default();
-        let mut names = Vec::new();
         compile_item(
             "F",
             Subject::Field(100),
             &mods,
             values,
             &Placeholders::default(),
-            &mut literals,
-            &mut |n| {
-                names.push(n.to_string());
-                7
-            },
+            &mut LocalIds::default(),
+            &|n| n.to_string(),
         )
     }
 
@@ -513,6 +490,7 @@ mod tests {
                         format!("{anchor:?}{}", if needle.is_some() { "+ac" } else { "" })
                     }
                     StrPattern::Any => "Any".into(),
+                    StrPattern::Glob(_) => "Glob".into(),
                     StrPattern::Regex(_) => "Regex".into(),
                 },
                 _ => "other".into(),
@@ -526,7 +504,7 @@ mod tests {
                 "Contains+ac",
                 "Equals",
                 "Any",
-                "Regex",
+                "Glob",
                 "Equals"
             ]
         );

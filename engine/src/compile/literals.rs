@@ -7,12 +7,18 @@
 //! once per record, on first demand, and stamps the needles it found. A rule's test is then
 //! a lookup. Keyword searches (no field) have one automaton over every value of the event.
 //!
-//! The automata fold ASCII case only. That is exact for needles whose other characters have
-//! no case (emoji, CJK, symbols). Needles with cased non-ASCII letters (Cyrillic homoglyphs)
-//! go to a second automaton per subject, run over the Unicode-lowercased value, and only
-//! for values that are not pure ASCII (such a needle cannot occur in those).
+//! Needles are lowercase and the automata case-sensitive: a value is ASCII-lowercased into
+//! a scratch buffer before the scan (measured: building a 5,600-needle automaton takes
+//! 15 ms this way, 70 ms with the automaton folding case itself). ASCII folding is exact for
+//! needles whose other characters have no case (emoji, CJK, symbols). Needles with cased
+//! non-ASCII letters (Cyrillic homoglyphs) go to a second automaton per subject, run over
+//! the Unicode-lowercased value, and only for values that are not pure ASCII (such a needle
+//! cannot occur in those).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::field::FxBuild;
+use rayon::prelude::*;
 
 use std::collections::HashMap;
 
@@ -53,7 +59,7 @@ fn ascii_folding_suffices(needle: &str) -> bool {
 /// Collects needles while rules compile.
 #[derive(Debug, Default)]
 pub(crate) struct LiteralsBuilder {
-    ids: HashMap<(Subject, Box<str>), u32>,
+    ids: HashMap<(Subject, Box<str>), u32, FxBuild>,
     count: u32,
 }
 
@@ -89,26 +95,32 @@ impl LiteralsBuilder {
             .map(|_| SubjectAutomata::default())
             .collect();
 
-        for ((subject, unicode), mut needles) in per_subject {
-            // Sorted so the automaton, and its pattern numbering, is the same every run.
-            needles.sort();
-            let ac = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(needles.iter().map(|(t, _)| t.as_bytes()))
-                .map_err(|e| format!("cannot build the literal automaton: {e}"))?;
-            let automaton = Automaton {
-                ac,
-                needles: needles.iter().map(|(_, id)| *id).collect(),
-            };
+        // The automata are independent: build them on every core.
+        let built: Vec<((Subject, bool), Result<Automaton, String>)> = per_subject
+            .into_par_iter()
+            .map(|(key, mut needles)| {
+                // Sorted so the automaton, and its pattern numbering, is the same every run.
+                needles.sort();
+                let automaton = AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(needles.iter().map(|(t, _)| t.as_bytes()))
+                    .map(|ac| Automaton {
+                        ac,
+                        needles: needles.iter().map(|(_, id)| *id).collect(),
+                    })
+                    .map_err(|e| format!("cannot build the literal automaton: {e}"));
+                (key, automaton)
+            })
+            .collect();
+        for ((subject, unicode), automaton) in built {
             let slot = match subject {
                 Subject::Field(id) => &mut fields[id as usize],
                 Subject::Keywords(group) => &mut keywords[group as usize],
             };
             if unicode {
-                slot.unicode = Some(automaton);
+                slot.unicode = Some(automaton?);
             } else {
-                slot.folded = Some(automaton);
+                slot.folded = Some(automaton?);
             }
         }
         Ok(Literals {

@@ -33,7 +33,9 @@ pub enum StrPattern {
     },
     /// `*`: any value, even empty, of a field that exists.
     Any,
-    /// A wildcard pattern or a `re` value.
+    /// A wildcard pattern that is not a literal at a position.
+    Glob(super::glob::Glob),
+    /// A `re` value.
     Regex(Regex),
 }
 
@@ -49,6 +51,7 @@ impl StrPattern {
                 ..
             } => literal_test(*anchor, text, *cased, value),
             StrPattern::Any => true,
+            StrPattern::Glob(glob) => glob.is_match(value),
             StrPattern::Regex(re) => re.is_match(value),
         }
     }

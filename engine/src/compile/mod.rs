@@ -8,13 +8,15 @@
 //! bucket: a Security 4624 record never evaluates a Sysmon rule.
 
 mod gate;
+pub mod glob;
 pub mod item;
 pub mod literals;
 pub mod matcher;
 pub mod placeholder;
 pub(crate) mod route;
 
-use crate::field::{FieldId, FieldTable, well_known};
+use crate::field::{FieldId, FieldTable, FxBuild, well_known};
+
 use crate::logsource::{Mapping, Resolution, Target};
 use crate::rule::condition::{Condition, pattern_covers};
 use crate::rule::{LogSource, Meta, Rule, RuleError, Selection, Source};
@@ -173,86 +175,161 @@ impl Program {
     }
 }
 
-/// What compiling many rules shares: field ids, literal needles, keyword groups.
-struct Compiler<'o> {
-    options: &'o Options,
-    fields: FieldTable,
-    literals: LiteralsBuilder,
-    /// Keyword group of each distinct channel set (`None`: every channel).
-    keyword_groups: HashMap<Option<Vec<String>>, u32>,
+/// Field names and needles of one rule's compilation, by rule-local id. Rules compile in
+/// parallel against these; a sequential pass then gives them program-wide ids in rule
+/// order (`CompiledRule::remap`), so ids do not depend on thread timing.
+#[derive(Debug, Default)]
+pub(crate) struct LocalIds {
+    names: Vec<String>,
+    needles: Vec<(Subject, Box<str>)>,
+    /// Needle to local id (a rule can have a thousand needles).
+    needle_ids: HashMap<(Subject, Box<str>), u32, FxBuild>,
 }
 
-/// One rule's compilation: where its events come from and the checks built so far.
-struct RuleBuild<'a> {
-    target: &'a Target,
-    keyword_group: u32,
-    checks: Vec<Check>,
+impl LocalIds {
+    pub(crate) fn field(&mut self, name: &str) -> FieldId {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i as FieldId,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() as FieldId - 1
+            }
+        }
+    }
+
+    pub(crate) fn needle(&mut self, subject: Subject, text: &str) -> u32 {
+        let next = self.needles.len() as u32;
+        let id = *self
+            .needle_ids
+            .entry((subject, text.into()))
+            .or_insert(next);
+        if id == next {
+            self.needles.push((subject, text.into()));
+        }
+        id
+    }
 }
+
+/// A rule compiled for one target, with rule-local ids.
+type LocalRule = (CompiledRule, LocalIds);
 
 /// Compiles `rules`. Rules that fail are reported and left out; the others compile.
 pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>) {
-    let mut compiler = Compiler {
-        options,
-        fields: FieldTable::new(),
-        literals: LiteralsBuilder::default(),
-        keyword_groups: HashMap::new(),
+    use rayon::prelude::*;
+
+    // Where each rule's events come from, and the keyword group of each channel set.
+    let mut keyword_groups: HashMap<Option<Vec<String>>, u32> = HashMap::new();
+    let everywhere = Target {
+        service: None,
+        channels: None,
+        conditions: Vec::new(),
+        fields: Default::default(),
     };
+    let plans: Vec<(Result<Vec<Target>, String>, Vec<u32>)> = rules
+        .iter()
+        .map(|rule| {
+            let resolution = match options.mapping.resolve(&rule.logsource) {
+                Resolution::Targets(targets) => Ok(targets),
+                Resolution::Idle(reason) => Err(reason),
+            };
+            let groups = match &resolution {
+                Ok(targets) => targets.iter().map(|t| &t.channels).collect(),
+                Err(_) => vec![&everywhere.channels],
+            }
+            .into_iter()
+            .map(|channels| {
+                let next = keyword_groups.len() as u32;
+                *keyword_groups.entry(channels.clone()).or_insert(next)
+            })
+            .collect();
+            (resolution, groups)
+        })
+        .collect();
+
+    // Every (rule, target) compiles on its own, in parallel.
+    let infos: Vec<Arc<RuleInfo>> = rules
+        .iter()
+        .map(|rule| {
+            Arc::new(RuleInfo {
+                meta: rule.meta.clone(),
+                source: rule.source.clone(),
+                logsource: rule.logsource.clone(),
+            })
+        })
+        .collect();
+    let locals: Vec<Result<Vec<LocalRule>, RuleError>> = rules
+        .par_iter()
+        .zip(&plans)
+        .zip(&infos)
+        .map(|((rule, (resolution, groups)), info)| {
+            // An idle rule compiles too, so that a broken one is still reported.
+            let targets = match resolution {
+                Ok(targets) => targets.iter().collect::<Vec<_>>(),
+                Err(_) => vec![&everywhere],
+            };
+            targets
+                .into_iter()
+                .zip(groups)
+                .map(|(target, &group)| compile_local(rule, info, target, group, options))
+                .collect()
+        })
+        .collect();
+
+    // Program-wide ids, routes and gates, in rule order.
+    let mut fields = FieldTable::new();
+    let mut literals = LiteralsBuilder::default();
     let mut compiled: Vec<CompiledRule> = Vec::new();
     let mut routes = RoutesBuilder::default();
     let mut gates = Vec::new();
-    let mut infos = Vec::new();
+    let mut kept_infos = Vec::new();
     let mut idle = Vec::new();
     let mut errors = Vec::new();
-
-    for rule in rules {
-        let info = Arc::new(RuleInfo {
-            meta: rule.meta.clone(),
-            source: rule.source.clone(),
-            logsource: rule.logsource.clone(),
-        });
-        let targets = match options.mapping.resolve(&rule.logsource) {
-            Resolution::Targets(targets) => targets,
-            Resolution::Idle(reason) => {
-                // Compile anyway, so that a broken idle rule is still reported; its needles
-                // go to a builder that is thrown away.
-                let everywhere = Target {
-                    service: None,
-                    channels: None,
-                    conditions: Vec::new(),
-                    fields: Default::default(),
-                };
-                let kept = std::mem::take(&mut compiler.literals);
-                let result = compiler.rule(&rule, &info, &everywhere);
-                compiler.literals = kept;
-                match result {
-                    Ok(_) => {
-                        infos.push(info.clone());
-                        idle.push(Idle { info, reason });
-                    }
-                    Err(e) => errors.push(e),
-                }
+    for (((rule, (resolution, _)), info), local) in rules.iter().zip(&plans).zip(infos).zip(locals)
+    {
+        let local = match local {
+            Ok(local) => local,
+            Err(e) => {
+                errors.push(e);
                 continue;
             }
         };
-        let mut placed = Vec::new();
-        let mut failed = None;
-        for target in &targets {
-            match compiler.rule(&rule, &info, target) {
-                // The rule's own event ids never occur in this source.
-                Ok((_, Some(ids))) if ids.is_empty() => {}
-                Ok((compiled_rule, event_ids)) => placed.push((compiled_rule, event_ids, target)),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+        kept_infos.push(info.clone());
+        let targets = match resolution {
+            Ok(targets) => targets,
+            Err(reason) => {
+                idle.push(Idle {
+                    info,
+                    reason: reason.clone(),
+                });
+                continue;
             }
+        };
+        let mut placed = 0;
+        for ((mut compiled_rule, ids), target) in local.into_iter().zip(targets) {
+            let field_ids: Vec<FieldId> = ids.names.iter().map(|n| fields.intern(n)).collect();
+            let needle_ids: Vec<u32> = ids
+                .needles
+                .iter()
+                .map(|(subject, text)| literals.needle(remap_subject(*subject, &field_ids), text))
+                .collect();
+            compiled_rule.remap(&field_ids, &needle_ids);
+            let event_ids = compiled_rule.required_event_ids(&compiled_rule.condition);
+            if event_ids.as_ref().is_some_and(BTreeSet::is_empty) {
+                // The rule's own event ids never occur in this source.
+                continue;
+            }
+            compiled_rule.event_ids = event_ids.as_ref().map(|ids| ids.iter().copied().collect());
+            let index = compiled.len() as u32;
+            gates.push(compiled_rule.gate().map(|gate| {
+                gate.iter()
+                    .map(|(subject, literal)| (*subject, literals.needle(*subject, literal)))
+                    .collect::<Vec<_>>()
+            }));
+            compiled.push(compiled_rule);
+            routes.add(&target.channels, &event_ids, index);
+            placed += 1;
         }
-        if let Some(e) = failed {
-            errors.push(e);
-            continue;
-        }
-        infos.push(info.clone());
-        if placed.is_empty() {
+        if placed == 0 {
             idle.push(Idle {
                 info,
                 reason: format!(
@@ -260,28 +337,9 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
                     rule.logsource
                 ),
             });
-            continue;
-        }
-        for (compiled_rule, event_ids, target) in placed {
-            let index = compiled.len() as u32;
-            gates.push(compiled_rule.gate().map(|gate| {
-                gate.iter()
-                    .map(|(subject, literal)| {
-                        (*subject, compiler.literals.needle(*subject, literal))
-                    })
-                    .collect::<Vec<_>>()
-            }));
-            compiled.push(compiled_rule);
-            routes.add(&target.channels, &event_ids, index);
         }
     }
 
-    let Compiler {
-        fields,
-        literals,
-        keyword_groups,
-        ..
-    } = compiler;
     let literals = match literals.build(fields.len(), keyword_groups.len()) {
         Ok(literals) => literals,
         Err(message) => {
@@ -302,115 +360,147 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         routes: routes.build(&gates),
         literals,
         timezone: options.timezone.clone(),
-        infos,
+        infos: kept_infos,
         idle,
     };
     (program, errors)
 }
 
-impl Compiler<'_> {
-    /// Compiles `rule` for `target`; returns it with the event ids it requires (`None`:
-    /// any).
-    fn rule(
-        &mut self,
-        rule: &Rule,
-        info: &Arc<RuleInfo>,
-        target: &Target,
-    ) -> Result<(CompiledRule, Option<BTreeSet<u32>>), RuleError> {
-        let error = |pos, message: String| RuleError {
-            path: rule.source.path.clone(),
-            pos,
-            rule_id: Some(rule.meta.id.clone()),
-            title: Some(rule.meta.title.clone()),
-            message,
-        };
-        let next_group = self.keyword_groups.len() as u32;
-        let keyword_group = *self
-            .keyword_groups
-            .entry(target.channels.clone())
-            .or_insert(next_group);
-        let mut build = RuleBuild {
-            target,
-            keyword_group,
-            checks: Vec::new(),
-        };
-        let mut selections = Vec::new();
-        for named in &rule.detection.selections {
-            let expr = self
-                .selection(&named.selection, &mut build)
-                .map_err(|(pos, message)| {
-                    error(pos, format!("selection `{}`: {message}", named.name))
-                })?;
-            selections.push((Box::<str>::from(named.name.as_str()), expr));
-        }
-        let condition = condition_expr(&rule.detection.condition, &rule.detection.selections);
-        let mut conjuncts = Vec::new();
-        for (field, values) in &target.conditions {
-            let id = self.fields.intern(field);
-            let patterns: Vec<StrPattern> = values
-                .iter()
-                .map(|v| StrPattern::Literal {
-                    anchor: Anchor::Equals,
-                    text: v.to_lowercase().into(),
-                    cased: false,
-                    needle: None,
-                })
-                .collect();
-            build.checks.push(Check {
-                subject: Subject::Field(id),
-                field: field.as_str().into(),
-                tests: Box::new([ValueTest::Str(patterns.into_boxed_slice())]),
-                all: false,
-                negate: false,
-            });
-            conjuncts.push(Expr::Check(build.checks.len() as u32 - 1));
-        }
-        let condition = if conjuncts.is_empty() {
-            condition
-        } else {
-            conjuncts.push(condition);
-            Expr::And(conjuncts.into_boxed_slice())
-        };
-        let mut compiled = CompiledRule {
-            info: info.clone(),
-            service: target.service.clone(),
-            channels: target.channels.clone(),
-            event_ids: None,
-            checks: build.checks,
-            selections,
-            condition,
-        };
-        let event_ids = compiled.required_event_ids(&compiled.condition);
-        compiled.event_ids = event_ids.as_ref().map(|ids| ids.iter().copied().collect());
-        Ok((compiled, event_ids))
+fn remap_subject(subject: Subject, field_ids: &[FieldId]) -> Subject {
+    match subject {
+        Subject::Field(local) => Subject::Field(field_ids[local as usize]),
+        keywords => keywords,
     }
+}
 
-    fn selection(
-        &mut self,
-        selection: &Selection,
-        build: &mut RuleBuild<'_>,
-    ) -> Result<Expr, (crate::yaml::Pos, String)> {
+impl CompiledRule {
+    /// Replaces rule-local field and needle ids with program-wide ones.
+    fn remap(&mut self, field_ids: &[FieldId], needle_ids: &[u32]) {
+        for check in &mut self.checks {
+            check.subject = remap_subject(check.subject, field_ids);
+            for test in check.tests.iter_mut() {
+                match test {
+                    ValueTest::Str(patterns) => {
+                        for pattern in patterns.iter_mut() {
+                            if let StrPattern::Literal {
+                                needle: Some(needle),
+                                ..
+                            } = pattern
+                            {
+                                *needle = needle_ids[*needle as usize];
+                            }
+                        }
+                    }
+                    ValueTest::FieldRef { other, .. } => *other = field_ids[*other as usize],
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Compiles `rule` for `target` with rule-local ids.
+fn compile_local(
+    rule: &Rule,
+    info: &Arc<RuleInfo>,
+    target: &Target,
+    keyword_group: u32,
+    options: &Options,
+) -> Result<LocalRule, RuleError> {
+    let error = |pos, message: String| RuleError {
+        path: rule.source.path.clone(),
+        pos,
+        rule_id: Some(rule.meta.id.clone()),
+        title: Some(rule.meta.title.clone()),
+        message,
+    };
+    let mut build = RuleBuild {
+        target,
+        keyword_group,
+        options,
+        ids: LocalIds::default(),
+        checks: Vec::new(),
+    };
+    let mut selections = Vec::new();
+    for named in &rule.detection.selections {
+        let expr = build
+            .selection(&named.selection)
+            .map_err(|(pos, message)| {
+                error(pos, format!("selection `{}`: {message}", named.name))
+            })?;
+        selections.push((Box::<str>::from(named.name.as_str()), expr));
+    }
+    let condition = condition_expr(&rule.detection.condition, &rule.detection.selections);
+    let mut conjuncts = Vec::new();
+    for (field, values) in &target.conditions {
+        let id = build.ids.field(field);
+        let patterns: Vec<StrPattern> = values
+            .iter()
+            .map(|v| StrPattern::Literal {
+                anchor: Anchor::Equals,
+                text: v.to_lowercase().into(),
+                cased: false,
+                needle: None,
+            })
+            .collect();
+        build.checks.push(Check {
+            subject: Subject::Field(id),
+            field: field.as_str().into(),
+            tests: Box::new([ValueTest::Str(patterns.into_boxed_slice())]),
+            all: false,
+            negate: false,
+        });
+        conjuncts.push(Expr::Check(build.checks.len() as u32 - 1));
+    }
+    let condition = if conjuncts.is_empty() {
+        condition
+    } else {
+        conjuncts.push(condition);
+        Expr::And(conjuncts.into_boxed_slice())
+    };
+    let compiled = CompiledRule {
+        info: info.clone(),
+        service: target.service.clone(),
+        channels: target.channels.clone(),
+        event_ids: None,
+        checks: build.checks,
+        selections,
+        condition,
+    };
+    Ok((compiled, build.ids))
+}
+
+/// One rule's compilation for one target: where its events come from and what is built.
+struct RuleBuild<'a> {
+    target: &'a Target,
+    keyword_group: u32,
+    options: &'a Options,
+    ids: LocalIds,
+    checks: Vec<Check>,
+}
+
+impl RuleBuild<'_> {
+    fn selection(&mut self, selection: &Selection) -> Result<Expr, (crate::yaml::Pos, String)> {
         match selection {
             Selection::All(items) => {
                 let mut terms = Vec::with_capacity(items.len());
                 for item in items {
-                    let target = build.target;
+                    let target = self.target;
                     let (subject, name) = match &item.field {
-                        Some(field) => {
-                            let mapped = target.field_name(field);
-                            (Subject::Field(self.fields.intern(mapped)), field.as_str())
-                        }
-                        None => (Subject::Keywords(build.keyword_group), "keywords"),
+                        Some(field) => (
+                            Subject::Field(self.ids.field(target.field_name(field))),
+                            field.as_str(),
+                        ),
+                        None => (Subject::Keywords(self.keyword_group), "keywords"),
                     };
-                    let fields = &mut self.fields;
                     let check = item::compile_item(
                         name,
                         subject,
                         &item.modifiers,
                         &item.values,
                         &self.options.placeholders,
-                        &mut self.literals,
-                        &mut |other| fields.intern(target.field_name(other)),
+                        &mut self.ids,
+                        &|other| target.field_name(other).to_string(),
                     )
                     .map_err(|message| {
                         let what = match &item.field {
@@ -420,8 +510,8 @@ impl Compiler<'_> {
                         };
                         (item.pos, format!("{what}: {message}"))
                     })?;
-                    build.checks.push(check);
-                    terms.push(Expr::Check(build.checks.len() as u32 - 1));
+                    self.checks.push(check);
+                    terms.push(Expr::Check(self.checks.len() as u32 - 1));
                 }
                 Ok(if terms.len() == 1 {
                     terms.remove(0)
@@ -432,7 +522,7 @@ impl Compiler<'_> {
             Selection::Any(alternatives) => {
                 let mut terms = Vec::with_capacity(alternatives.len());
                 for alt in alternatives {
-                    terms.push(self.selection(alt, build)?);
+                    terms.push(self.selection(alt)?);
                 }
                 Ok(Expr::Or(terms.into_boxed_slice()))
             }

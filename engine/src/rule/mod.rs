@@ -11,6 +11,7 @@ pub mod sigma_string;
 
 use crate::yaml::{self, Key, Node, Pos, Value};
 use condition::Condition;
+use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -251,19 +252,20 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         errors,
         ..Loaded::default()
     };
-    for file in files {
-        loaded.files += 1;
-        let text = match read_rule_file(&file) {
-            Ok(text) => text,
-            Err(message) => {
-                loaded.errors.push(file_error(&file, message));
-                continue;
-            }
-        };
-        let (rules, errors) = parse_rules(&file, &text);
+    // Files parse in parallel; results come back in file order.
+    let parsed: Vec<(Vec<Rule>, Vec<RuleError>)> = files
+        .par_iter()
+        .map(|file| match read_rule_file(file) {
+            Ok(text) => parse_rules(file, &text),
+            Err(message) => (Vec::new(), vec![file_error(file, message)]),
+        })
+        .collect();
+    loaded.files = files.len();
+    for (rules, errors) in parsed {
         loaded.rules.extend(rules);
         loaded.errors.extend(errors);
     }
+
     refuse_duplicate_ids(&mut loaded);
     loaded
 }
