@@ -1,0 +1,378 @@
+//! End-to-end: the built `tansa` binary over EVTX files the tests generate.
+
+mod support;
+
+use std::path::Path;
+use support::*;
+use tansa_fixtures::EventSpec;
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+const WRONG_PASSWORD: &str =
+    "  selection:\n    EventID: 4625\n    SubStatus: '0xC000006A'\n  condition: selection\n";
+
+#[test]
+fn alerts_carry_rule_event_and_source_and_match_the_schema() {
+    let dir = TempDir::new("alerts");
+    dir.evtx(
+        "logs/Security.evtx",
+        &[
+            failed_logon("2024-05-01T09:00:00.1234567Z", "alice", "10.0.0.5"),
+            EventSpec::new("Security", 4624)
+                .at(at("2024-05-01T09:00:01Z"))
+                .data("TargetUserName", "bob"),
+        ],
+    );
+    dir.write("rules/wrong.yml", rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD));
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = alerts(&stdout(&out));
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a["schema_version"], 1);
+    assert_eq!(a["kind"], "detection");
+    assert_eq!(a["time"], "2024-05-01T09:00:00.1234567Z");
+    assert_eq!(a["rule"]["id"], "wrong-pw");
+    assert_eq!(a["rule"]["title"], "Rule wrong-pw");
+    assert_eq!(a["rule"]["level"], "medium");
+    assert_eq!(a["rule"]["status"], "test");
+    assert_eq!(a["rule"]["author"], "tansa tests");
+    assert_eq!(a["rule"]["tags"][0], "attack.t1110");
+    assert_eq!(a["rule"]["references"][0], "https://example.invalid/wrong-pw");
+    assert_eq!(a["host"], "DC01.example.local");
+    assert_eq!(a["channel"], "Security");
+    assert_eq!(a["provider"], "Microsoft-Windows-Security-Auditing");
+    assert_eq!(a["event_id"], 4625);
+    assert_eq!(a["record_id"], 1);
+    assert!(a["source"]["file"].as_str().unwrap().ends_with("Security.evtx"));
+    assert_eq!(a["source"]["format"], "evtx");
+    assert_eq!(a["event"]["TargetUserName"], "alice");
+    assert_eq!(a["event"]["IpAddress"], "10.0.0.5");
+    assert_eq!(a["event"]["EventID"], "4625");
+    assert_eq!(a["matched"][0]["selection"], "selection");
+    assert_eq!(a["matched"][0]["fields"], serde_json::json!(["EventID", "SubStatus"]));
+    let summary = stderr(&out);
+    assert!(summary.contains("1 scanned"), "{summary}");
+    assert!(summary.contains("2 read"), "{summary}");
+    assert!(summary.contains("medium 1"), "{summary}");
+}
+
+#[test]
+fn security_1102_and_rdp_client_1102_stay_apart() {
+    let dir = TempDir::new("1102");
+    dir.evtx(
+        "logs/security.evtx",
+        &[EventSpec::new("Security", 1102)
+            .provider("Microsoft-Windows-Eventlog")
+            .user_data("LogFileCleared", &[("SubjectUserName", "mallory")])],
+    );
+    dir.evtx(
+        "logs/rdpclient.evtx",
+        &[EventSpec::new("Microsoft-Windows-TerminalServices-RDPClient/Operational", 1102)
+            .data("Name", "Server")
+            .data("Value", "192.0.2.10")],
+    );
+    let cleared = "  selection:\n    EventID: 1102\n  condition: selection\n";
+    dir.write("rules/cleared.yml", rule("log-cleared", "high", SECURITY, cleared));
+    dir.write("rules/rdp.yml", rule("rdp-out", "low", RDP_CLIENT, cleared));
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let alerts = alerts(&stdout(&out));
+    let mut pairs: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| (a["rule"]["id"].as_str().unwrap().into(), a["channel"].as_str().unwrap().into()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("log-cleared".to_string(), "Security".to_string()),
+            (
+                "rdp-out".to_string(),
+                "Microsoft-Windows-TerminalServices-RDPClient/Operational".to_string()
+            )
+        ]
+    );
+    // UserData leaves are fields by their own name.
+    let cleared = alerts.iter().find(|a| a["rule"]["id"] == "log-cleared").unwrap();
+    assert_eq!(cleared["event"]["SubjectUserName"], "mallory");
+}
+
+/// Many files, many chunks, several rules: the bytes must not depend on thread count.
+#[test]
+fn output_is_byte_identical_at_any_thread_count_and_ids_are_stable() {
+    let dir = TempDir::new("determinism");
+    for host in 0..4 {
+        let events: Vec<EventSpec> = (0..3000)
+            .map(|i| {
+                let t = at("2024-05-01T00:00:00Z") + jiff::SignedDuration::from_secs(i * 7 + host);
+                EventSpec::new("Security", if i % 3 == 0 { 4625 } else { 4624 })
+                    .at(t)
+                    .computer(&format!("HOST{host}"))
+                    .data("TargetUserName", &format!("user{}", i % 50))
+                    .data("SubStatus", if i % 2 == 0 { "0xC000006A" } else { "0xC0000064" })
+                    .data("IpAddress", &format!("10.0.{host}.{}", i % 200))
+            })
+            .collect();
+        dir.evtx(&format!("logs/host{host}/Security.evtx"), &events);
+    }
+    dir.write("rules/wrong.yml", rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/user.yml",
+        rule("user7", "low", SECURITY, "  sel:\n    TargetUserName|endswith: '7'\n  condition: sel\n"),
+    );
+    let run = |threads: &str| {
+        let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-j", threads]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let one = run("1");
+    assert!(one.lines().count() > 2000);
+    assert_eq!(one, run("8"));
+    assert_eq!(one, run("2"));
+    // Alerts come in time order.
+    let times: Vec<String> = alerts(&one)
+        .iter()
+        .map(|a| a["time"].as_str().unwrap().to_string())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // A copy of the logs elsewhere raises alerts with the same ids: they identify the
+    // event (host, channel, record id), not the file.
+    let copy = TempDir::new("determinism-copy");
+    for host in 0..4 {
+        let name = format!("host{host}/Security.evtx");
+        std::fs::create_dir_all(copy.join(&format!("host{host}"))).unwrap();
+        std::fs::copy(dir.join(&format!("logs/{name}")), copy.join(&name)).unwrap();
+    }
+    let out = tansa(&["hunt", s(copy.path()), "-r", s(&dir.join("rules"))]);
+    let ids = |jsonl: &str| -> Vec<String> {
+        alerts(jsonl).iter().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&one), ids(&stdout(&out)));
+}
+
+#[test]
+fn since_and_until_bound_event_time() {
+    let dir = TempDir::new("window");
+    dir.evtx(
+        "Security.evtx",
+        &[
+            failed_logon("2024-05-01T08:59:59Z", "early", "10.0.0.1"),
+            failed_logon("2024-05-01T09:00:00Z", "first", "10.0.0.1"),
+            failed_logon("2024-05-01T09:59:59Z", "last", "10.0.0.1"),
+            failed_logon("2024-05-01T10:00:00Z", "late", "10.0.0.1"),
+        ],
+    );
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let rules = dir.join("rules");
+    let users = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["hunt", s(dir.path()), "-r", s(&rules)];
+        all.extend_from_slice(args);
+        let out = tansa(&all);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        alerts(&stdout(&out))
+            .iter()
+            .map(|a| a["event"]["TargetUserName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        users(&["--since", "2024-05-01T09:00:00Z", "--until", "2024-05-01T10:00:00Z"]),
+        ["first", "last"]
+    );
+    // Without a zone, bounds are in --timezone: 18:00 in Tokyo is 09:00 UTC.
+    assert_eq!(
+        users(&["--since", "2024-05-01T18:00", "--timezone", "Asia/Tokyo"]),
+        ["first", "last", "late"]
+    );
+}
+
+#[test]
+fn evtx_is_recognised_by_content_and_globs_filter() {
+    let dir = TempDir::new("discovery");
+    let events = [failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")];
+    dir.evtx("logs/a/Security.evtx", &events);
+    dir.evtx("logs/b/renamed.bin", &events);
+    dir.write("logs/b/notes.evtx", "not an event log");
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let count = |extra: &[&str]| {
+        let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
+
+        args.extend_from_slice(extra);
+        let out = tansa(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        (alerts(&stdout(&out)).len(), stderr(&out))
+    };
+    let (n, summary) = count(&[]);
+    assert_eq!(n, 2);
+    assert!(summary.contains("notes.evtx: not a format tansa reads"), "{summary}");
+    assert_eq!(count(&["--include", "*.evtx"]).0, 1);
+    assert_eq!(count(&["--exclude", "b/*"]).0, 1);
+}
+
+#[test]
+fn a_corrupt_chunk_is_reported_and_the_rest_is_read() {
+    let dir = TempDir::new("corrupt");
+    let events: Vec<EventSpec> = (0..2000)
+        .map(|i| {
+            failed_logon("2024-05-01T00:00:00Z", &format!("user{i}"), "10.0.0.9")
+                .at(at("2024-05-01T00:00:00Z") + jiff::SignedDuration::from_secs(i))
+        })
+        .collect();
+    let path = dir.evtx("logs/Security.evtx", &events);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let chunks = (bytes.len() - 4096) / 65536;
+    assert!(chunks >= 3);
+    // Overwrite the second chunk's magic.
+    bytes[4096 + 65536..4096 + 65536 + 8].copy_from_slice(b"BADCHUNK");
+    std::fs::write(&path, &bytes).unwrap();
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(4), "partial run: {}", stderr(&out));
+    let found = alerts(&stdout(&out)).len();
+    assert!(found > 1000 && found < 2000, "{found}");
+    assert!(stderr(&out).contains("chunk 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_truncated_file_is_reported() {
+    let dir = TempDir::new("truncated");
+    let events: Vec<EventSpec> = (0..1500)
+        .map(|i| failed_logon("2024-05-01T00:00:00Z", &format!("u{i}"), "10.0.0.9"))
+        .collect();
+    let path = dir.evtx("Security.evtx", &events);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 30000]).unwrap();
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let out = tansa(&["hunt", s(&path), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("partial chunk"), "{}", stderr(&out));
+    assert!(!alerts(&stdout(&out)).is_empty());
+    // A file too short for a header fails on its own; the other inputs are still read.
+    let short = dir.write("logs/short.evtx", b"ElfFile\0 too short");
+    let good = dir.evtx("logs/good.evtx", &events[..1]);
+    let out = tansa(&["hunt", s(&short), s(&good), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("truncated"), "{}", stderr(&out));
+    assert_eq!(alerts(&stdout(&out)).len(), 1);
+}
+
+#[test]
+fn a_broken_rule_is_reported_with_its_position_and_the_others_run() {
+    let dir = TempDir::new("broken");
+    dir.evtx("Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")]);
+    dir.write("rules/good.yml", rule("good", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/bad.yml",
+        rule("bad", "low", SECURITY, "  selection:\n    EventID|contians: 4625\n  condition: selection\n"),
+    );
+    let out = tansa(&["hunt", s(dir.path()), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(rule_ids(&alerts(&stdout(&out))), ["good"]);
+    let err = stderr(&out);
+    assert!(err.contains("bad.yml:15:5: rule bad:"), "{err}");
+    assert!(err.contains("unknown modifier `contians`"), "{err}");
+    let strict = tansa(&["hunt", s(dir.path()), "-r", s(&dir.join("rules")), "--strict"]);
+    assert_eq!(strict.status.code(), Some(3));
+    assert!(stdout(&strict).is_empty());
+}
+
+#[test]
+fn exit_codes() {
+    let dir = TempDir::new("exit");
+    dir.evtx("Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")]);
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let rules = dir.join("rules");
+    let code = |args: &[&str]| tansa(args).status.code();
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules)]), Some(0));
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--fail-on-alert"]), Some(1));
+    dir.write("quiet/Security.evtx", tansa_fixtures::write_evtx(&[EventSpec::new("Security", 4624)]).unwrap());
+    assert_eq!(code(&["hunt", s(&dir.join("quiet")), "-r", s(&rules), "--fail-on-alert"]), Some(0));
+    assert_eq!(code(&["hunt", s(dir.path())]), Some(2));
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--bogus"]), Some(2));
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--timezone", "Mars/Olympus"]), Some(2));
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&dir.join("missing"))]), Some(2));
+    assert_eq!(code(&["hunt", s(&dir.join("missing")), "-r", s(&rules)]), Some(4));
+    // Only broken rules: nothing can be hunted.
+    dir.write("bad/bad.yml", "title: [unclosed\n");
+    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&dir.join("bad"))]), Some(3));
+}
+
+#[test]
+fn output_file_is_written_whole_and_never_inside_an_input() {
+    let dir = TempDir::new("output");
+    let log = dir.evtx("logs/Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")]);
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let before = std::fs::read(&log).unwrap();
+    let modified = std::fs::metadata(&log).unwrap().modified().unwrap();
+    let out_path = dir.join("alerts.jsonl");
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-o", s(&out_path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(alerts(&std::fs::read_to_string(&out_path).unwrap()).len(), 1);
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    // Inputs are evidence: never written to, not even by request.
+    let inside = dir.join("logs/alerts.jsonl");
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-o", s(&inside)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("inside input folder"), "{}", stderr(&out));
+    assert!(!inside.exists());
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), modified);
+    let listing: Vec<_> = std::fs::read_dir(dir.join("logs")).unwrap().collect();
+    assert_eq!(listing.len(), 1, "nothing was added beside the input");
+}
+
+#[test]
+fn rules_lint_points_at_the_line_and_rules_list_shows_channels() {
+    let dir = TempDir::new("lint");
+    dir.write("rules/good.yml", rule("good", "high", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/agg.yml",
+        rule("agg", "low", SECURITY, "  selection:\n    EventID: 4625\n  condition: selection | count() by IpAddress > 10\n"),
+    );
+    dir.write("rules/dup.yml", "title: x\ntitle: y\n");
+    let out = tansa(&["rules", "lint", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("agg.yml:16:24: rule agg:"), "{err}");
+    assert!(err.contains("correlation rule"), "{err}");
+    assert!(err.contains("dup.yml:2:1"), "{err}");
+    assert!(err.contains("duplicate"), "{err}");
+    assert!(err.contains("1 rule(s) ok"), "{err}");
+
+    let out = tansa(&["rules", "list", s(&dir.join("rules/good.yml"))]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = stdout(&out);
+    assert!(listing.contains("good"), "{listing}");
+    assert!(listing.contains("Security: 4625"), "{listing}");
+    let out = tansa(&["rules", "list", "--json", s(&dir.join("rules/good.yml"))]);
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["reads"][0], "Security: 4625");
+    assert_eq!(json["level"], "high");
+}
+
+#[test]
+fn scenario_build_writes_a_log_that_hunts() {
+    let dir = TempDir::new("scenario");
+    let scenario = dir.write(
+        "s.yml",
+        "start: 2024-05-01T09:00:00Z\ncomputer: DC01\nevents:\n  - channel: Security\n    event_id: 4625\n    data:\n      TargetUserName: alice\n      SubStatus: '0xC000006A'\n    repeat: 3\n",
+    );
+    let log = dir.join("logs/Security.evtx");
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let out = tansa(&["scenario", "build", s(&scenario), "-o", s(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let alerts = alerts(&stdout(&out));
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(alerts[2]["time"], "2024-05-01T09:00:02.0000000Z");
+    assert_eq!(alerts[2]["host"], "DC01");
+}
