@@ -25,7 +25,10 @@ fn alerts_carry_rule_event_and_source_and_match_the_schema() {
                 .data("TargetUserName", "bob"),
         ],
     );
-    dir.write("rules/wrong.yml", rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD),
+    );
     let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let alerts = alerts(&stdout(&out));
@@ -40,19 +43,30 @@ fn alerts_carry_rule_event_and_source_and_match_the_schema() {
     assert_eq!(a["rule"]["status"], "test");
     assert_eq!(a["rule"]["author"], "tansa tests");
     assert_eq!(a["rule"]["tags"][0], "attack.t1110");
-    assert_eq!(a["rule"]["references"][0], "https://example.invalid/wrong-pw");
+    assert_eq!(
+        a["rule"]["references"][0],
+        "https://example.invalid/wrong-pw"
+    );
     assert_eq!(a["host"], "DC01.example.local");
     assert_eq!(a["channel"], "Security");
     assert_eq!(a["provider"], "Microsoft-Windows-Security-Auditing");
     assert_eq!(a["event_id"], 4625);
     assert_eq!(a["record_id"], 1);
-    assert!(a["source"]["file"].as_str().unwrap().ends_with("Security.evtx"));
+    assert!(
+        a["source"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("Security.evtx")
+    );
     assert_eq!(a["source"]["format"], "evtx");
     assert_eq!(a["event"]["TargetUserName"], "alice");
     assert_eq!(a["event"]["IpAddress"], "10.0.0.5");
     assert_eq!(a["event"]["EventID"], "4625");
     assert_eq!(a["matched"][0]["selection"], "selection");
-    assert_eq!(a["matched"][0]["fields"], serde_json::json!(["EventID", "SubStatus"]));
+    assert_eq!(
+        a["matched"][0]["fields"],
+        serde_json::json!(["EventID", "SubStatus"])
+    );
     let summary = stderr(&out);
     assert!(summary.contains("1 scanned"), "{summary}");
     assert!(summary.contains("2 read"), "{summary}");
@@ -70,18 +84,29 @@ fn security_1102_and_rdp_client_1102_stay_apart() {
     );
     dir.evtx(
         "logs/rdpclient.evtx",
-        &[EventSpec::new("Microsoft-Windows-TerminalServices-RDPClient/Operational", 1102)
-            .data("Name", "Server")
-            .data("Value", "192.0.2.10")],
+        &[EventSpec::new(
+            "Microsoft-Windows-TerminalServices-RDPClient/Operational",
+            1102,
+        )
+        .data("Name", "Server")
+        .data("Value", "192.0.2.10")],
     );
     let cleared = "  selection:\n    EventID: 1102\n  condition: selection\n";
-    dir.write("rules/cleared.yml", rule("log-cleared", "high", SECURITY, cleared));
+    dir.write(
+        "rules/cleared.yml",
+        rule("log-cleared", "high", SECURITY, cleared),
+    );
     dir.write("rules/rdp.yml", rule("rdp-out", "low", RDP_CLIENT, cleared));
     let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
     let alerts = alerts(&stdout(&out));
     let mut pairs: Vec<(String, String)> = alerts
         .iter()
-        .map(|a| (a["rule"]["id"].as_str().unwrap().into(), a["channel"].as_str().unwrap().into()))
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().into(),
+                a["channel"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     pairs.sort();
     assert_eq!(
@@ -95,7 +120,10 @@ fn security_1102_and_rdp_client_1102_stay_apart() {
         ]
     );
     // UserData leaves are fields by their own name.
-    let cleared = alerts.iter().find(|a| a["rule"]["id"] == "log-cleared").unwrap();
+    let cleared = alerts
+        .iter()
+        .find(|a| a["rule"]["id"] == "log-cleared")
+        .unwrap();
     assert_eq!(cleared["event"]["SubjectUserName"], "mallory");
 }
 
@@ -111,19 +139,41 @@ fn output_is_byte_identical_at_any_thread_count_and_ids_are_stable() {
                     .at(t)
                     .computer(&format!("HOST{host}"))
                     .data("TargetUserName", &format!("user{}", i % 50))
-                    .data("SubStatus", if i % 2 == 0 { "0xC000006A" } else { "0xC0000064" })
+                    .data(
+                        "SubStatus",
+                        if i % 2 == 0 {
+                            "0xC000006A"
+                        } else {
+                            "0xC0000064"
+                        },
+                    )
                     .data("IpAddress", &format!("10.0.{host}.{}", i % 200))
             })
             .collect();
         dir.evtx(&format!("logs/host{host}/Security.evtx"), &events);
     }
-    dir.write("rules/wrong.yml", rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD),
+    );
     dir.write(
         "rules/user.yml",
-        rule("user7", "low", SECURITY, "  sel:\n    TargetUserName|endswith: '7'\n  condition: sel\n"),
+        rule(
+            "user7",
+            "low",
+            SECURITY,
+            "  sel:\n    TargetUserName|endswith: '7'\n  condition: sel\n",
+        ),
     );
     let run = |threads: &str| {
-        let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-j", threads]);
+        let out = tansa(&[
+            "hunt",
+            s(&dir.join("logs")),
+            "-r",
+            s(&dir.join("rules")),
+            "-j",
+            threads,
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
     };
@@ -147,7 +197,10 @@ fn output_is_byte_identical_at_any_thread_count_and_ids_are_stable() {
     }
     let out = tansa(&["hunt", s(copy.path()), "-r", s(&dir.join("rules"))]);
     let ids = |jsonl: &str| -> Vec<String> {
-        alerts(jsonl).iter().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+        alerts(jsonl)
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(ids(&one), ids(&stdout(&out)));
 }
@@ -164,7 +217,10 @@ fn since_and_until_bound_event_time() {
             failed_logon("2024-05-01T10:00:00Z", "late", "10.0.0.1"),
         ],
     );
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let rules = dir.join("rules");
     let users = |args: &[&str]| -> Vec<String> {
         let mut all = vec!["hunt", s(dir.path()), "-r", s(&rules)];
@@ -177,7 +233,12 @@ fn since_and_until_bound_event_time() {
             .collect()
     };
     assert_eq!(
-        users(&["--since", "2024-05-01T09:00:00Z", "--until", "2024-05-01T10:00:00Z"]),
+        users(&[
+            "--since",
+            "2024-05-01T09:00:00Z",
+            "--until",
+            "2024-05-01T10:00:00Z"
+        ]),
         ["first", "last"]
     );
     // Without a zone, bounds are in --timezone: 18:00 in Tokyo is 09:00 UTC.
@@ -194,7 +255,10 @@ fn evtx_is_recognised_by_content_and_globs_filter() {
     dir.evtx("logs/a/Security.evtx", &events);
     dir.evtx("logs/b/renamed.bin", &events);
     dir.write("logs/b/notes.evtx", "not an event log");
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let (logs, rules) = (dir.join("logs"), dir.join("rules"));
     let count = |extra: &[&str]| {
         let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
@@ -206,7 +270,10 @@ fn evtx_is_recognised_by_content_and_globs_filter() {
     };
     let (n, summary) = count(&[]);
     assert_eq!(n, 2);
-    assert!(summary.contains("notes.evtx: not a format tansa reads"), "{summary}");
+    assert!(
+        summary.contains("notes.evtx: not a format tansa reads"),
+        "{summary}"
+    );
     assert_eq!(count(&["--include", "*.evtx"]).0, 1);
     assert_eq!(count(&["--exclude", "b/*"]).0, 1);
 }
@@ -227,7 +294,10 @@ fn a_corrupt_chunk_is_reported_and_the_rest_is_read() {
     // Overwrite the second chunk's magic.
     bytes[4096 + 65536..4096 + 65536 + 8].copy_from_slice(b"BADCHUNK");
     std::fs::write(&path, &bytes).unwrap();
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
     assert_eq!(out.status.code(), Some(4), "partial run: {}", stderr(&out));
     let found = alerts(&stdout(&out)).len();
@@ -244,7 +314,10 @@ fn a_truncated_file_is_reported() {
     let path = dir.evtx("Security.evtx", &events);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 30000]).unwrap();
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let out = tansa(&["hunt", s(&path), "-r", s(&dir.join("rules"))]);
     assert_eq!(out.status.code(), Some(4));
     assert!(stderr(&out).contains("partial chunk"), "{}", stderr(&out));
@@ -261,11 +334,22 @@ fn a_truncated_file_is_reported() {
 #[test]
 fn a_broken_rule_is_reported_with_its_position_and_the_others_run() {
     let dir = TempDir::new("broken");
-    dir.evtx("Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")]);
-    dir.write("rules/good.yml", rule("good", "low", SECURITY, WRONG_PASSWORD));
+    dir.evtx(
+        "Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")],
+    );
+    dir.write(
+        "rules/good.yml",
+        rule("good", "low", SECURITY, WRONG_PASSWORD),
+    );
     dir.write(
         "rules/bad.yml",
-        rule("bad", "low", SECURITY, "  selection:\n    EventID|contians: 4625\n  condition: selection\n"),
+        rule(
+            "bad",
+            "low",
+            SECURITY,
+            "  selection:\n    EventID|contians: 4625\n  condition: selection\n",
+        ),
     );
     let out = tansa(&["hunt", s(dir.path()), "-r", s(&dir.join("rules"))]);
     assert_eq!(out.status.code(), Some(0));
@@ -273,7 +357,13 @@ fn a_broken_rule_is_reported_with_its_position_and_the_others_run() {
     let err = stderr(&out);
     assert!(err.contains("bad.yml:15:5: rule bad:"), "{err}");
     assert!(err.contains("unknown modifier `contians`"), "{err}");
-    let strict = tansa(&["hunt", s(dir.path()), "-r", s(&dir.join("rules")), "--strict"]);
+    let strict = tansa(&[
+        "hunt",
+        s(dir.path()),
+        "-r",
+        s(&dir.join("rules")),
+        "--strict",
+    ]);
     assert_eq!(strict.status.code(), Some(3));
     assert!(stdout(&strict).is_empty());
 }
@@ -281,36 +371,95 @@ fn a_broken_rule_is_reported_with_its_position_and_the_others_run() {
 #[test]
 fn exit_codes() {
     let dir = TempDir::new("exit");
-    dir.evtx("Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")]);
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.evtx(
+        "Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")],
+    );
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let rules = dir.join("rules");
     let code = |args: &[&str]| tansa(args).status.code();
     assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules)]), Some(0));
-    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--fail-on-alert"]), Some(1));
-    dir.write("quiet/Security.evtx", tansa_fixtures::write_evtx(&[EventSpec::new("Security", 4624)]).unwrap());
-    assert_eq!(code(&["hunt", s(&dir.join("quiet")), "-r", s(&rules), "--fail-on-alert"]), Some(0));
+    assert_eq!(
+        code(&["hunt", s(dir.path()), "-r", s(&rules), "--fail-on-alert"]),
+        Some(1)
+    );
+    dir.write(
+        "quiet/Security.evtx",
+        tansa_fixtures::write_evtx(&[EventSpec::new("Security", 4624)]).unwrap(),
+    );
+    assert_eq!(
+        code(&[
+            "hunt",
+            s(&dir.join("quiet")),
+            "-r",
+            s(&rules),
+            "--fail-on-alert"
+        ]),
+        Some(0)
+    );
     assert_eq!(code(&["hunt", s(dir.path())]), Some(2));
-    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--bogus"]), Some(2));
-    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&rules), "--timezone", "Mars/Olympus"]), Some(2));
-    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&dir.join("missing"))]), Some(2));
-    assert_eq!(code(&["hunt", s(&dir.join("missing")), "-r", s(&rules)]), Some(4));
+    assert_eq!(
+        code(&["hunt", s(dir.path()), "-r", s(&rules), "--bogus"]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "hunt",
+            s(dir.path()),
+            "-r",
+            s(&rules),
+            "--timezone",
+            "Mars/Olympus"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&["hunt", s(dir.path()), "-r", s(&dir.join("missing"))]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&["hunt", s(&dir.join("missing")), "-r", s(&rules)]),
+        Some(4)
+    );
     // Only broken rules: nothing can be hunted.
     dir.write("bad/bad.yml", "title: [unclosed\n");
-    assert_eq!(code(&["hunt", s(dir.path()), "-r", s(&dir.join("bad"))]), Some(3));
+    assert_eq!(
+        code(&["hunt", s(dir.path()), "-r", s(&dir.join("bad"))]),
+        Some(3)
+    );
 }
 
 #[test]
 fn output_file_is_written_whole_and_never_inside_an_input() {
     let dir = TempDir::new("output");
-    let log = dir.evtx("logs/Security.evtx", &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")]);
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    let log = dir.evtx(
+        "logs/Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")],
+    );
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let before = std::fs::read(&log).unwrap();
     let modified = std::fs::metadata(&log).unwrap().modified().unwrap();
     let out_path = dir.join("alerts.jsonl");
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-o", s(&out_path)]);
+    let out = tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "-o",
+        s(&out_path),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
-    assert_eq!(alerts(&std::fs::read_to_string(&out_path).unwrap()).len(), 1);
+    assert_eq!(
+        alerts(&std::fs::read_to_string(&out_path).unwrap()).len(),
+        1
+    );
     // No temporary file is left behind.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -319,12 +468,26 @@ fn output_file_is_written_whole_and_never_inside_an_input() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     // Inputs are evidence: never written to, not even by request.
     let inside = dir.join("logs/alerts.jsonl");
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules")), "-o", s(&inside)]);
+    let out = tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "-o",
+        s(&inside),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("inside input folder"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("inside input folder"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!inside.exists());
     assert_eq!(std::fs::read(&log).unwrap(), before);
-    assert_eq!(std::fs::metadata(&log).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().modified().unwrap(),
+        modified
+    );
     let listing: Vec<_> = std::fs::read_dir(dir.join("logs")).unwrap().collect();
     assert_eq!(listing.len(), 1, "nothing was added beside the input");
 }
@@ -332,10 +495,18 @@ fn output_file_is_written_whole_and_never_inside_an_input() {
 #[test]
 fn rules_lint_points_at_the_line_and_rules_list_shows_channels() {
     let dir = TempDir::new("lint");
-    dir.write("rules/good.yml", rule("good", "high", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/good.yml",
+        rule("good", "high", SECURITY, WRONG_PASSWORD),
+    );
     dir.write(
         "rules/agg.yml",
-        rule("agg", "low", SECURITY, "  selection:\n    EventID: 4625\n  condition: selection | count() by IpAddress > 10\n"),
+        rule(
+            "agg",
+            "low",
+            SECURITY,
+            "  selection:\n    EventID: 4625\n  condition: selection | count() by IpAddress > 10\n",
+        ),
     );
     dir.write("rules/dup.yml", "title: x\ntitle: y\n");
     let out = tansa(&["rules", "lint", s(&dir.join("rules"))]);
@@ -369,10 +540,94 @@ fn scenario_build_writes_a_log_that_hunts() {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let out = tansa(&["scenario", "build", s(&scenario), "-o", s(&log)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    dir.write("rules/r.yml", rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
     let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
     let alerts = alerts(&stdout(&out));
     assert_eq!(alerts.len(), 3);
     assert_eq!(alerts[2]["time"], "2024-05-01T09:00:02.0000000Z");
     assert_eq!(alerts[2]["host"], "DC01");
+}
+
+#[test]
+fn a_live_log_of_a_channel_no_rule_reads_is_skipped_whole() {
+    let dir = TempDir::new("skip");
+    let sysmon =
+        EventSpec::new("Microsoft-Windows-Sysmon/Operational", 1).data("Image", "C:\\x.exe");
+    // Windows names a live log after its channel; this one holds only Sysmon events.
+    dir.evtx(
+        "logs/Microsoft-Windows-Sysmon%4Operational.evtx",
+        std::slice::from_ref(&sysmon),
+    );
+    // The same events under another name are read (a file may mix channels).
+    dir.evtx("logs/export.evtx", std::slice::from_ref(&sysmon));
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = stderr(&out);
+    assert!(
+        summary.contains(
+            "Sysmon%4Operational.evtx: no rule reads channel `Microsoft-Windows-Sysmon/Operational`"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("1 scanned, 1 skipped"), "{summary}");
+    assert!(summary.contains("1 read (1 not evaluated"), "{summary}");
+}
+
+#[test]
+fn mapping_and_placeholder_files_are_used() {
+    let dir = TempDir::new("mapping");
+    dir.evtx(
+        "logs/forwarded.evtx",
+        &[EventSpec::new("ForwardedEvents", 4625)
+            .data("SubStatus", "0xC000006A")
+            .data("WorkstationName", "KIOSK-3")],
+    );
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write(
+        "rules/kiosk.yml",
+        rule(
+            "kiosk",
+            "low",
+            SECURITY,
+            "  sel:\n    WorkstationName|expand: '%Kiosks%'\n  condition: sel\n",
+        ),
+    );
+    let mapping = dir.write(
+        "mapping.yml",
+        "services:\n  security: [Security, ForwardedEvents]\n",
+    );
+    let placeholders = dir.write("placeholders.yml", "Kiosks: ['KIOSK-*']\n");
+    let out = tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "--mapping",
+        s(&mapping),
+        "--placeholders",
+        s(&placeholders),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut ids = rule_ids(&alerts(&stdout(&out)));
+    ids.sort();
+    assert_eq!(ids, ["kiosk", "wrong-pw"]);
+    // Without them: the channel is unknown to the security service, and the placeholder
+    // rule is refused with a reason.
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    assert!(stdout(&out).is_empty());
+    assert!(
+        stderr(&out).contains("%Kiosks% has no values"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -91,7 +91,9 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         }
     }
 
+    let compile_started = std::time::Instant::now();
     let ruleset = load_and_compile(&args.rules, &options);
+    let compile_time = compile_started.elapsed();
     for error in &ruleset.errors {
         eprintln!("tansa: rule error: {error}");
     }
@@ -157,7 +159,13 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
 
     let partial = !discovered.failed.is_empty() || report.files.iter().any(|f| f.is_partial());
     if !args.quiet {
-        print_summary(&discovered, &report, &ruleset.program, ruleset.errors.len());
+        print_summary(
+            &discovered,
+            &report,
+            &ruleset.program,
+            ruleset.errors.len(),
+            compile_time,
+        );
     } else {
         print_problems(&discovered, &report);
     }
@@ -266,6 +274,7 @@ fn print_summary(
     report: &HuntReport,
     program: &tansa_engine::compile::Program,
     rule_errors: usize,
+    compile_time: Duration,
 ) {
     let scanned = report
         .files
@@ -306,10 +315,12 @@ fn print_summary(
         report.failed_records()
     );
     eprintln!(
-        "  rules:   {} loaded, {} idle on these inputs, {rule_errors} refused",
+        "  rules:   {} loaded, {} idle on these inputs, {rule_errors} refused; read and compiled in {:.2} s",
         program.rules().len(),
-        program.idle().len()
+        program.idle().len(),
+        compile_time.as_secs_f64()
     );
+
     let mut per_level = [0usize; 5];
     for alert in &report.alerts {
         if let Some(level) = Level::parse(alert.rule.level) {

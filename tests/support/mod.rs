@@ -76,15 +76,22 @@ pub fn stderr(output: &Output) -> String {
 
 /// Parses JSONL alerts and validates each against `schema/alert.schema.json`.
 pub fn alerts(jsonl: &str) -> Vec<serde_json::Value> {
-    let schema: serde_json::Value = serde_json::from_str(include_str!("../../schema/alert.schema.json"))
-        .expect("schema is JSON");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/alert.schema.json"))
+            .expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     jsonl
         .lines()
         .map(|line| {
             let alert: serde_json::Value = serde_json::from_str(line).expect("alert is JSON");
-            let errors: Vec<String> = validator.iter_errors(&alert).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "alert does not match the schema: {errors:?}\n{line}");
+            let errors: Vec<String> = validator
+                .iter_errors(&alert)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "alert does not match the schema: {errors:?}\n{line}"
+            );
             alert
         })
         .collect()

@@ -228,7 +228,6 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     // Per rule: its targets (or why it is idle), and the keyword group of each target.
     type Plan = (Result<Vec<Target>, String>, Vec<u32>);
     let plans: Vec<Plan> = rules
-
         .iter()
         .map(|rule| {
             let resolution = match options.mapping.resolve(&rule.logsource) {
