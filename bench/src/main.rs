@@ -1,9 +1,15 @@
 //! Builds the benchmark inputs from `../shared/corpus/evtx` (see `bench/README.md`).
 //!
-//! `make-bench-inputs CORPUS OUT_DIR [MEGABYTES]` writes `OUT_DIR/security-<N>mb.evtx`: a
-//! Security log made of the chunks of every Security log in the corpus, repeated until the
-//! file reaches N MiB (default 30). Chunks are self-contained (their own string and
-//! template tables), so the result is a valid log with a realistic mix of Security events.
+//! `make-bench-inputs CORPUS_EVTX_DIR OUT_DIR` writes:
+//! - `security-dense-30mb.evtx`, `security-dense-300mb.evtx`: the chunks of the corpus's
+//!   densest real Security log of several chunks (the most records per chunk, as in a busy
+//!   server's log), repeated to 30 and 300 MiB;
+
+//! - `security-mixed-30mb.evtx`: the chunks of every Security log in the corpus, repeated
+//!   to 30 MiB (many event ids, but sparse chunks from short captures).
+//!
+//! Chunks are self-contained (their own string and template tables), so each result is a
+//! valid log. Record ids repeat from copy to copy, which no rule looks at.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -13,40 +19,48 @@ use tansa_engine::input::evtx::{CHUNK_SIZE, EvtxReader, FILE_HEADER_SIZE};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
-        bail!("usage: make-bench-inputs CORPUS_EVTX_DIR OUT_DIR [MEGABYTES]");
+    if args.len() != 3 {
+        bail!("usage: make-bench-inputs CORPUS_EVTX_DIR OUT_DIR");
     }
     let corpus = PathBuf::from(&args[1]);
     let out_dir = PathBuf::from(&args[2]);
-    let megabytes: usize = args.get(3).map_or(Ok(30), |m| m.parse())?;
     std::fs::create_dir_all(&out_dir)?;
 
-    let chunks = security_chunks(&corpus)?;
-    if chunks.is_empty() {
+    let logs = security_logs(&corpus)?;
+    if logs.is_empty() {
         bail!("no Security log in {}", corpus.display());
     }
-    let wanted = megabytes * 1024 * 1024 / CHUNK_SIZE as usize;
-    let mut body = Vec::with_capacity(wanted * CHUNK_SIZE as usize);
-    for chunk in chunks.iter().cycle().take(wanted.max(chunks.len())) {
-        body.extend_from_slice(chunk);
-    }
-    let count = body.len() / CHUNK_SIZE as usize;
-    let mut file = tansa_fixtures::evtx_file::file_header(count, 1);
-    file.extend_from_slice(&body);
-    let path = out_dir.join(format!("security-{megabytes}mb.evtx"));
-    std::fs::write(&path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+    // A log of several chunks, so that repeating it repeats a real log rather than one
+    // capture's single chunk.
+    let densest = logs
+        .iter()
+        .filter(|log| log.chunks.len() >= 4)
+        .max_by_key(|log| (log.records * 1000 / log.chunks.len() as u64, log.chunks.len()))
+        .or_else(|| logs.first())
+        .expect("not empty");
     println!(
-        "{}: {count} chunks from {} distinct Security chunks",
-        path.display(),
-        chunks.len()
+        "densest Security log: {} ({} records in {} chunks)",
+        densest.path.display(),
+        densest.records,
+        densest.chunks.len()
     );
+    write(&out_dir.join("security-dense-30mb.evtx"), &densest.chunks, 30)?;
+    write(&out_dir.join("security-dense-300mb.evtx"), &densest.chunks, 300)?;
+    let all: Vec<Vec<u8>> = logs.iter().flat_map(|log| log.chunks.clone()).collect();
+    write(&out_dir.join("security-mixed-30mb.evtx"), &all, 30)?;
     Ok(())
 }
 
-/// The non-empty chunks of every file in `corpus` whose first record is in Security.
-fn security_chunks(corpus: &Path) -> Result<Vec<Vec<u8>>> {
+struct SecurityLog {
+    path: PathBuf,
+    records: u64,
+    chunks: Vec<Vec<u8>>,
+}
+
+/// Every file in `corpus` whose first record is in Security, with its non-empty chunks.
+fn security_logs(corpus: &Path) -> Result<Vec<SecurityLog>> {
     let table = FieldTable::new();
-    let mut chunks = Vec::new();
+    let mut logs = Vec::new();
     for file in discover(&[corpus.to_path_buf()], &Filter::default()).files {
         let Ok(mut reader) = EvtxReader::open(&file.path) else {
             continue;
@@ -54,12 +68,36 @@ fn security_chunks(corpus: &Path) -> Result<Vec<Vec<u8>>> {
         if reader.first_channel(&table).as_deref() != Some("Security") {
             continue;
         }
+        let records = evtx::EvtxParser::from_path(&file.path)?
+            .records()
+            .filter(Result::is_ok)
+            .count() as u64;
         let bytes = std::fs::read(&file.path)?;
-        for chunk in bytes[FILE_HEADER_SIZE as usize..].chunks_exact(CHUNK_SIZE as usize) {
-            if chunk.starts_with(b"ElfChnk\0") {
-                chunks.push(chunk.to_vec());
-            }
+        let chunks: Vec<Vec<u8>> = bytes[FILE_HEADER_SIZE as usize..]
+            .chunks_exact(CHUNK_SIZE as usize)
+            .filter(|chunk| chunk.starts_with(b"ElfChnk\0"))
+            .map(<[u8]>::to_vec)
+            .collect();
+        if !chunks.is_empty() {
+            logs.push(SecurityLog {
+                path: file.path,
+                records,
+                chunks,
+            });
         }
     }
-    Ok(chunks)
+    Ok(logs)
+}
+
+/// Writes `chunks`, repeated, as a log of `megabytes` MiB.
+fn write(path: &Path, chunks: &[Vec<u8>], megabytes: usize) -> Result<()> {
+    let count = (megabytes * 1024 * 1024 / CHUNK_SIZE as usize).max(chunks.len());
+    let mut file = tansa_fixtures::evtx_file::file_header(count, 1);
+    file.reserve(count * CHUNK_SIZE as usize);
+    for chunk in chunks.iter().cycle().take(count) {
+        file.extend_from_slice(chunk);
+    }
+    std::fs::write(path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{}: {count} chunks", path.display());
+    Ok(())
 }

@@ -6,13 +6,15 @@ use crate::settings::{CompileArgs, parse_bound};
 use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tansa_engine::compile::load_and_compile;
 use tansa_engine::hunt::{FileStatus, HuntOptions, HuntReport, Progress, hunt};
 use tansa_engine::input::discover::{self, Discovered, Filter};
+use tansa_engine::order::Sorter;
+
 use tansa_engine::rule::Level;
 
 #[derive(Args, Debug)]
@@ -147,13 +149,14 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         Some(path) => AtomicOutput::file(path)?,
         None => AtomicOutput::stdout(),
     };
-    for alert in &report.alerts {
-        match writeln!(out, "{}", alert.to_json_line()) {
-            Ok(()) => {}
-            // The reader went away (`| head`): stop writing, still report.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            Err(e) => return Err(e.into()),
-        }
+    let mut report = report;
+    let alert_count = report.alerts.len();
+    let alerts = std::mem::replace(&mut report.alerts, Sorter::new(0));
+    match alerts.write_to(&mut out) {
+        Ok(()) => {}
+        // The reader went away (`| head`): stop writing, still report.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e.into()),
     }
     out.commit()?;
 
@@ -171,7 +174,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     }
     Ok(if partial {
         exit::PARTIAL
-    } else if args.fail_on_alert && !report.alerts.is_empty() {
+    } else if args.fail_on_alert && alert_count > 0 {
         exit::ALERTS
     } else {
         exit::OK
@@ -321,18 +324,18 @@ fn print_summary(
         compile_time.as_secs_f64()
     );
 
-    let mut per_level = [0usize; 5];
-    for alert in &report.alerts {
-        if let Some(level) = Level::parse(alert.rule.level) {
-            per_level[level as usize] += 1;
-        }
-    }
+    let per_level = &report.alerts_by_level;
     let levels: Vec<String> = Level::ALL
         .iter()
         .rev()
         .map(|l| format!("{} {}", l.as_str(), per_level[*l as usize]))
         .collect();
-    eprintln!("  alerts:  {} ({})", report.alerts.len(), levels.join(", "));
+    eprintln!(
+        "  alerts:  {} ({})",
+        per_level.iter().sum::<u64>(),
+        levels.join(", ")
+    );
+
     let seconds = report.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
         records as f64 / seconds

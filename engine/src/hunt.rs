@@ -9,15 +9,16 @@
 
 use crate::alert::{Alert, Detection, EventSnapshot};
 use crate::compile::Program;
-use crate::eval::{MatchedSelection, Scratch};
+use crate::eval::Scratch;
 use crate::event::Event;
 use crate::field::well_known;
 use crate::input::discover::InputFile;
 use crate::input::evtx::{self, ChunkStats, EvtxReader};
+use crate::order::{SortKey, Sorter};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -71,10 +72,12 @@ impl FileReport {
     }
 }
 
-#[derive(Debug)]
 pub struct HuntReport {
     pub files: Vec<FileReport>,
-    pub alerts: Vec<Alert>,
+    /// The alerts, serialized, in output order (see `order`).
+    pub alerts: Sorter,
+    /// Alerts per level, indexed by `Level as usize`.
+    pub alerts_by_level: [u64; 5],
     pub elapsed: Duration,
 }
 
@@ -91,14 +94,23 @@ impl HuntReport {
     }
 }
 
-/// A match, before it becomes an alert.
-struct Hit {
-    time: Option<Timestamp>,
-    file: usize,
-    record_id: u64,
-    rule: u32,
-    event: Arc<EventSnapshot>,
-    matched: Vec<MatchedSelection>,
+/// Alerts held in memory before sorted runs spill to disk.
+const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
+
+/// What the workers of a hunt share.
+struct Shared<'a> {
+    program: &'a Program,
+    files: &'a [InputFile],
+    options: &'a HuntOptions,
+    progress: &'a Progress,
+    /// Output position of each input file (the inputs sorted by path).
+    file_rank: Vec<u32>,
+    /// Output position of each compiled rule (sorted by rule id).
+    rule_rank: Vec<u32>,
+    sorter: Mutex<Sorter>,
+    levels: [AtomicU64; 5],
+    /// The first error writing sorted runs to disk.
+    spill_error: Mutex<Option<std::io::Error>>,
 }
 
 /// Runs `program` over `files`.
@@ -116,67 +128,62 @@ pub fn hunt(
         .num_threads(options.threads)
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let results: Vec<(FileReport, Vec<Hit>)> = pool.install(|| {
+    let shared = Shared {
+        program,
+        files,
+        options,
+        progress,
+        file_rank: ranks(files.len(), |a, b| files[a].path.cmp(&files[b].path)),
+        rule_rank: ranks(program.compiled_rules().len(), |a, b| {
+            let id = |i: usize| &program.compiled_rules()[i].info.meta.id;
+            id(a).cmp(id(b)).then(a.cmp(&b))
+        }),
+        sorter: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
+        levels: Default::default(),
+        spill_error: Mutex::new(None),
+    };
+    let reports: Vec<FileReport> = pool.install(|| {
         files
             .par_iter()
             .enumerate()
             .map(|(index, file)| {
-                let result = scan_file(program, index, file, options, progress);
+                let report = scan_file(&shared, index, file);
                 progress.files_done.fetch_add(1, Ordering::Relaxed);
-                result
+                report
             })
             .collect()
     });
-
-    let mut reports = Vec::with_capacity(results.len());
-    let mut hits = Vec::new();
-    for (report, file_hits) in results {
-        reports.push(report);
-        hits.extend(file_hits);
+    if let Some(e) = lock(&shared.spill_error).take() {
+        return Err(format!(
+            "cannot write sorted alerts to the temporary folder: {e}"
+        ));
     }
-    hits.sort_by(|a, b| {
-        a.time
-            .cmp(&b.time)
-            .then_with(|| files[a.file].path.cmp(&files[b.file].path))
-            .then(a.record_id.cmp(&b.record_id))
-            .then_with(|| {
-                program
-                    .rule(a.rule)
-                    .info
-                    .meta
-                    .id
-                    .cmp(&program.rule(b.rule).info.meta.id)
-            })
-            .then(a.rule.cmp(&b.rule))
-    });
-    let alerts = hits
-        .into_iter()
-        .map(|hit| {
-            Alert::detection(Detection {
-                rule: &program.rule(hit.rule).info,
-                time: hit.time,
-                record_id: hit.record_id,
-                source_file: &files[hit.file].path,
-                format: files[hit.file].format.as_str(),
-                event: hit.event,
-                matched: hit.matched,
-            })
-        })
-        .collect();
     Ok(HuntReport {
         files: reports,
-        alerts,
+        alerts: shared.sorter.into_inner().unwrap_or_else(|e| e.into_inner()),
+        alerts_by_level: shared.levels.map(|l| l.into_inner()),
         elapsed: started.elapsed(),
     })
 }
 
-fn scan_file(
-    program: &Program,
-    index: usize,
-    file: &InputFile,
-    options: &HuntOptions,
-    progress: &Progress,
-) -> (FileReport, Vec<Hit>) {
+/// Locks a mutex, also after a worker panicked with it held (the data is still usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `rank[i]`: the position of item `i` when `0..n` is sorted by `order`.
+fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut indices: Vec<usize> = (0..n).collect();
+    indices.sort_by(|&a, &b| order(a, b));
+    let mut rank = vec![0u32; n];
+    for (position, index) in indices.into_iter().enumerate() {
+        rank[index] = position as u32;
+    }
+    rank
+}
+
+fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport {
+    let (program, options, progress) = (shared.program, shared.options, shared.progress);
     let mut report = FileReport {
         path: file.path.clone(),
         size: file.size,
@@ -189,25 +196,26 @@ fn scan_file(
         Err(message) => {
             report.status = FileStatus::Failed(message);
             progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
-            return (report, Vec::new());
+            return report;
         }
     };
     if let Some(channel) = unneeded_channel_log(program, &file.path, &mut reader) {
         report.status = FileStatus::Skipped(format!("no rule reads channel `{channel}`"));
         progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
-        return (report, Vec::new());
+        return report;
     }
     report.notes = std::mem::take(&mut reader.notes);
     let settings = reader.settings();
-    // Workers pull chunks from the file as they free up (reading overlaps evaluation);
-    // results are put back in chunk order so that the report does not depend on timing.
-    let mut results: Vec<(u64, ChunkStats, Vec<Hit>)> = reader
+    // Workers pull chunks from the file as they free up (reading overlaps evaluation).
+    // Alerts go straight to the shared sorter; statistics come back in chunk order so
+    // that the report does not depend on timing.
+    let mut results: Vec<(u64, ChunkStats)> = reader
         .chunks()
         .par_bridge()
         .map_init(
             <(Event, Evaluator)>::default,
             |(event, evaluator), (number, source)| {
-                let mut chunk_hits = Vec::new();
+                let mut alerts = Vec::new();
                 let stats = evtx::read_chunk(
                     number,
                     source,
@@ -218,7 +226,7 @@ fn scan_file(
                         in_window(header_time(event), options)
                             && !program.candidates(event).is_empty()
                     },
-                    |event| evaluator.evaluate(program, index, event, options, &mut chunk_hits),
+                    |event| evaluator.evaluate(shared, index, event, &mut alerts),
                 );
                 progress
                     .bytes_done
@@ -226,20 +234,23 @@ fn scan_file(
                 progress
                     .records
                     .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
-                progress
-                    .alerts
-                    .fetch_add(chunk_hits.len() as u64, Ordering::Relaxed);
-                (number, stats, chunk_hits)
+                if !alerts.is_empty() {
+                    progress
+                        .alerts
+                        .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                    if let Err(e) = lock(&shared.sorter).extend(alerts) {
+                        lock(&shared.spill_error).get_or_insert(e);
+                    }
+                }
+                (number, stats)
             },
         )
         .collect();
-    results.sort_by_key(|(number, _, _)| *number);
-    let mut hits = Vec::new();
-    for (_, stats, chunk_hits) in results {
+    results.sort_by_key(|(number, _)| *number);
+    for (_, stats) in results {
         report.stats.add(&stats);
-        hits.extend(chunk_hits);
     }
-    (report, hits)
+    report
 }
 
 /// What a thread needs to evaluate records, reused from one record to the next.
@@ -250,15 +261,16 @@ struct Evaluator {
 }
 
 impl Evaluator {
+    /// Evaluates one record; each match becomes a serialized alert in `alerts`.
     fn evaluate(
         &mut self,
-        program: &Program,
+        shared: &Shared<'_>,
         file: usize,
         event: &mut Event,
-        options: &HuntOptions,
-        hits: &mut Vec<Hit>,
+        alerts: &mut Vec<(SortKey, String)>,
     ) {
-        if !in_window(event.time, options) {
+        let program = shared.program;
+        if !in_window(event.time, shared.options) {
             return;
         }
         self.matches.clear();
@@ -274,15 +286,26 @@ impl Evaluator {
             provider: event.provider().map(str::to_string),
             event_id: event.event_id(),
         });
+        let input = &shared.files[file];
         for &rule in &self.matches {
-            hits.push(Hit {
+            let info = &program.rule(rule).info;
+            shared.levels[info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
+            let alert = Alert::detection(Detection {
+                rule: info,
                 time: event.time,
-                file,
                 record_id: event.record_id,
-                rule,
+                source_file: &input.path,
+                format: input.format.as_str(),
                 event: snapshot.clone(),
                 matched: program.explain(rule, event, &mut self.scratch),
             });
+            let key = SortKey {
+                time: event.time.map_or(i128::MIN, |t| t.as_nanosecond()),
+                file: shared.file_rank[file],
+                record: event.record_id,
+                rule: shared.rule_rank[rule as usize],
+            };
+            alerts.push((key, alert.to_json_line()));
         }
     }
 }

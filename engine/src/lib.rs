@@ -19,5 +19,6 @@ pub mod hash;
 pub mod hunt;
 pub mod input;
 pub mod logsource;
+pub mod order;
 pub mod rule;
 pub mod yaml;

@@ -1,0 +1,245 @@
+//! Putting alerts in their final order with flat memory: an external merge sort.
+//!
+//! Alerts arrive from the workers in any order, already serialized, each with an integer
+//! sort key (event time, source file rank, record id, rule rank). They collect in memory
+//! up to a budget; past it, the batch is sorted and written to a temporary run file. The
+//! output merges the runs and what is left in memory. Memory stays at the budget however
+//! many alerts a hunt raises, and the order (hence every byte of output) never depends on
+//! thread count or timing.
+//!
+//! Runs go to the system's temporary folder (`$TMPDIR`), never beside the inputs, and are
+//! deleted when the output is dropped.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+/// Where an alert goes in the output. Compared field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SortKey {
+    /// Event time in nanoseconds since the Unix epoch; `i128::MIN` when unknown.
+    pub time: i128,
+    /// The source file's position among the inputs sorted by path.
+    pub file: u32,
+    pub record: u64,
+    /// The rule's position among compiled rules sorted by rule id.
+    pub rule: u32,
+}
+
+const KEY_BYTES: usize = 16 + 4 + 8 + 4;
+
+impl SortKey {
+    fn to_bytes(self) -> [u8; KEY_BYTES] {
+        let mut out = [0u8; KEY_BYTES];
+        out[..16].copy_from_slice(&self.time.to_le_bytes());
+        out[16..20].copy_from_slice(&self.file.to_le_bytes());
+        out[20..28].copy_from_slice(&self.record.to_le_bytes());
+        out[28..32].copy_from_slice(&self.rule.to_le_bytes());
+        out
+    }
+
+    fn from_bytes(b: &[u8; KEY_BYTES]) -> SortKey {
+        let mut time = [0u8; 16];
+        time.copy_from_slice(&b[..16]);
+        SortKey {
+            time: i128::from_le_bytes(time),
+            file: u32::from_le_bytes(b[16..20].try_into().expect("4 bytes")),
+            record: u64::from_le_bytes(b[20..28].try_into().expect("8 bytes")),
+            rule: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
+        }
+    }
+}
+
+/// Collects serialized alerts and hands them back in key order.
+#[derive(Debug)]
+pub struct Sorter {
+    pending: Vec<(SortKey, String)>,
+    pending_bytes: usize,
+    budget: usize,
+    runs: Vec<Run>,
+    count: u64,
+}
+
+/// A sorted run on disk, deleted when dropped.
+#[derive(Debug)]
+struct Run {
+    path: PathBuf,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Sorter {
+    /// A sorter that keeps up to `budget` bytes of alerts in memory.
+    pub fn new(budget: usize) -> Sorter {
+        Sorter {
+            pending: Vec::new(),
+            pending_bytes: 0,
+            budget,
+            runs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds alerts; spills to disk when the memory budget is exceeded.
+    pub fn extend(&mut self, alerts: Vec<(SortKey, String)>) -> io::Result<()> {
+        for (key, line) in alerts {
+            self.pending_bytes += line.len() + KEY_BYTES + 24;
+            self.pending.push((key, line));
+            self.count += 1;
+        }
+        if self.pending_bytes > self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// How many runs went to disk.
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        self.pending.sort_unstable_by_key(|(key, _)| *key);
+        let path = std::env::temp_dir().join(format!(
+            "tansa-{}-{}.run",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let run = Run { path };
+        let mut out = BufWriter::new(File::create(&run.path)?);
+        for (key, line) in self.pending.drain(..) {
+            out.write_all(&key.to_bytes())?;
+            out.write_all(&(line.len() as u64).to_le_bytes())?;
+            out.write_all(line.as_bytes())?;
+        }
+        out.flush()?;
+        self.runs.push(run);
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes every alert, one per line, in key order.
+    pub fn write_to(mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.pending.sort_unstable_by_key(|(key, _)| *key);
+        if self.runs.is_empty() {
+            for (_, line) in &self.pending {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            return Ok(());
+        }
+        let mut readers = Vec::with_capacity(self.runs.len());
+        for run in &self.runs {
+            readers.push(BufReader::new(File::open(&run.path)?));
+        }
+        let mut memory = std::mem::take(&mut self.pending).into_iter();
+        // Heap of (key, source); source == readers.len() is the in-memory remainder.
+        let mut heap = BinaryHeap::new();
+        let mut heads: Vec<Option<String>> = Vec::with_capacity(readers.len() + 1);
+        for (i, reader) in readers.iter_mut().enumerate() {
+            let next = read_entry(reader)?;
+            if let Some((key, _)) = &next {
+                heap.push(Reverse((*key, i)));
+            }
+            heads.push(next.map(|(_, line)| line));
+        }
+        let memory_source = readers.len();
+        let next = memory.next();
+        if let Some((key, _)) = &next {
+            heap.push(Reverse((*key, memory_source)));
+        }
+        heads.push(next.map(|(_, line)| line));
+        while let Some(Reverse((_, source))) = heap.pop() {
+            let line = heads[source].take().expect("a head for every heap entry");
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+            let next = if source == memory_source {
+                memory.next()
+            } else {
+                read_entry(&mut readers[source])?
+            };
+            if let Some((key, line)) = next {
+                heap.push(Reverse((key, source)));
+                heads[source] = Some(line);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, String)>> {
+    let mut key = [0u8; KEY_BYTES];
+    match reader.read_exact(&mut key) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut len = [0u8; 8];
+    reader.read_exact(&mut len)?;
+    let mut line = vec![0u8; u64::from_le_bytes(len) as usize];
+    reader.read_exact(&mut line)?;
+    let line = String::from_utf8(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(Some((SortKey::from_bytes(&key), line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(time: i128, rule: u32) -> SortKey {
+        SortKey {
+            time,
+            file: 0,
+            record: 0,
+            rule,
+        }
+    }
+
+    fn output(sorter: Sorter) -> Vec<String> {
+        let mut out = Vec::new();
+        sorter.write_to(&mut out).unwrap();
+        String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn spilled_runs_merge_into_the_same_order_as_memory() {
+        let alerts: Vec<(SortKey, String)> = (0..5000)
+            .map(|i| {
+                let t = (i * 7919 % 5000) as i128;
+                (key(t, (i % 3) as u32), format!("{{\"t\":{t},\"r\":{}}}", i % 3))
+            })
+            .collect();
+        let mut in_memory = Sorter::new(usize::MAX);
+        let mut spilling = Sorter::new(4096);
+        for batch in alerts.chunks(97) {
+            in_memory.extend(batch.to_vec()).unwrap();
+            spilling.extend(batch.to_vec()).unwrap();
+        }
+        assert_eq!(in_memory.spilled_runs(), 0);
+        assert!(spilling.spilled_runs() > 10);
+        let runs: Vec<PathBuf> = spilling.runs.iter().map(|r| r.path.clone()).collect();
+        let expected = output(in_memory);
+        assert_eq!(expected.len(), 5000);
+        assert_eq!(output(spilling), expected);
+        // The runs are gone.
+        assert!(runs.iter().all(|p| !p.exists()));
+        let mut sorted = alerts.clone();
+        sorted.sort_by_key(|(k, _)| *k);
+        assert_eq!(expected, sorted.into_iter().map(|(_, l)| l).collect::<Vec<_>>());
+    }
+}
