@@ -35,7 +35,12 @@ fn main() -> Result<()> {
     let densest = logs
         .iter()
         .filter(|log| log.chunks.len() >= 4)
-        .max_by_key(|log| (log.records * 1000 / log.chunks.len() as u64, log.chunks.len()))
+        .max_by_key(|log| {
+            (
+                log.records * 1000 / log.chunks.len() as u64,
+                log.chunks.len(),
+            )
+        })
         .or_else(|| logs.first())
         .expect("not empty");
     println!(
@@ -44,8 +49,16 @@ fn main() -> Result<()> {
         densest.records,
         densest.chunks.len()
     );
-    write(&out_dir.join("security-dense-30mb.evtx"), &densest.chunks, 30)?;
-    write(&out_dir.join("security-dense-300mb.evtx"), &densest.chunks, 300)?;
+    write(
+        &out_dir.join("security-dense-30mb.evtx"),
+        &densest.chunks,
+        30,
+    )?;
+    write(
+        &out_dir.join("security-dense-300mb.evtx"),
+        &densest.chunks,
+        300,
+    )?;
     let all: Vec<Vec<u8>> = logs.iter().flat_map(|log| log.chunks.clone()).collect();
     write(&out_dir.join("security-mixed-30mb.evtx"), &all, 30)?;
     Ok(())

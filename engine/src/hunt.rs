@@ -18,8 +18,8 @@ use crate::order::{SortKey, Sorter};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
@@ -160,7 +160,10 @@ pub fn hunt(
     }
     Ok(HuntReport {
         files: reports,
-        alerts: shared.sorter.into_inner().unwrap_or_else(|e| e.into_inner()),
+        alerts: shared
+            .sorter
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
         alerts_by_level: shared.levels.map(|l| l.into_inner()),
         elapsed: started.elapsed(),
     })

@@ -193,7 +193,8 @@ fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, String)>> {
     reader.read_exact(&mut len)?;
     let mut line = vec![0u8; u64::from_le_bytes(len) as usize];
     reader.read_exact(&mut line)?;
-    let line = String::from_utf8(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let line =
+        String::from_utf8(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(Some((SortKey::from_bytes(&key), line)))
 }
 
@@ -213,7 +214,11 @@ mod tests {
     fn output(sorter: Sorter) -> Vec<String> {
         let mut out = Vec::new();
         sorter.write_to(&mut out).unwrap();
-        String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     #[test]
@@ -221,7 +226,10 @@ mod tests {
         let alerts: Vec<(SortKey, String)> = (0..5000)
             .map(|i| {
                 let t = (i * 7919 % 5000) as i128;
-                (key(t, (i % 3) as u32), format!("{{\"t\":{t},\"r\":{}}}", i % 3))
+                (
+                    key(t, (i % 3) as u32),
+                    format!("{{\"t\":{t},\"r\":{}}}", i % 3),
+                )
             })
             .collect();
         let mut in_memory = Sorter::new(usize::MAX);
@@ -240,6 +248,9 @@ mod tests {
         assert!(runs.iter().all(|p| !p.exists()));
         let mut sorted = alerts.clone();
         sorted.sort_by_key(|(k, _)| *k);
-        assert_eq!(expected, sorted.into_iter().map(|(_, l)| l).collect::<Vec<_>>());
+        assert_eq!(
+            expected,
+            sorted.into_iter().map(|(_, l)| l).collect::<Vec<_>>()
+        );
     }
 }
