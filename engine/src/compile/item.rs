@@ -13,6 +13,8 @@ use super::placeholder::Placeholders;
 use super::{Check, ValueTest};
 use crate::rule::RawValue;
 use crate::rule::sigma_string::{self, Part, SigmaString, Utf16};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Compiled regexes larger than this are refused (a rule error, not a crash or a stall).
 pub const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
@@ -139,6 +141,7 @@ pub(crate) fn compile_item(
     values: &[RawValue],
     placeholders: &Placeholders,
     ids: &mut LocalIds,
+    regexes: &RegexCache,
     rename: &dyn Fn(&str) -> String,
 ) -> Result<Check, String> {
     let mut m = parse_modifiers(modifiers)?;
@@ -174,6 +177,7 @@ pub(crate) fn compile_item(
             subject,
             placeholders,
             ids,
+            regexes,
             rename,
         )?);
     }
@@ -193,6 +197,7 @@ fn compile_value(
     subject: Subject,
     placeholders: &Placeholders,
     ids: &mut LocalIds,
+    regexes: &RegexCache,
     rename: &dyn Fn(&str) -> String,
 ) -> Result<ValueTest, String> {
     if m.exists {
@@ -235,7 +240,8 @@ fn compile_value(
         });
     }
     if m.re {
-        return compile_regex(text, m).map(|re| ValueTest::Str(Box::new([StrPattern::Regex(re)])));
+        return compile_regex(text, m, regexes)
+            .map(|re| ValueTest::Str(Box::new([StrPattern::Regex(re)])));
     }
 
     // Strings: expand placeholders, parse wildcards, apply the steps in order.
@@ -366,7 +372,7 @@ fn string_pattern(
     })
 }
 
-fn compile_regex(text: &str, m: &Modifiers) -> Result<regex::Regex, String> {
+fn compile_regex(text: &str, m: &Modifiers, regexes: &RegexCache) -> Result<regex::Regex, String> {
     let mut pattern = String::new();
     if !m.re_flags.is_empty() {
         pattern.push_str("(?");
@@ -383,7 +389,24 @@ fn compile_regex(text: &str, m: &Modifiers) -> Result<regex::Regex, String> {
             pattern.push_str(if ends { ")$" } else { ")" });
         }
     }
-    build_regex(&pattern)
+    regexes.get(&pattern)
+}
+
+/// Regexes already built in this compilation, by pattern: a process_creation rule compiles
+/// once per target (Sysmon and Security), and a regex costs ~150 µs to build.
+#[derive(Debug, Default)]
+pub(crate) struct RegexCache(Mutex<HashMap<String, Result<regex::Regex, String>>>);
+
+impl RegexCache {
+    fn get(&self, pattern: &str) -> Result<regex::Regex, String> {
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(built) = lock().get(pattern) {
+            return built.clone();
+        }
+        let built = build_regex(pattern);
+        lock().insert(pattern.to_string(), built.clone());
+        built
+    }
 }
 
 fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
@@ -422,6 +445,7 @@ mod tests {
             values,
             &Placeholders::default(),
             &mut LocalIds::default(),
+            &RegexCache::default(),
             &|n| n.to_string(),
         )
     }

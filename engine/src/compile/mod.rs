@@ -19,7 +19,7 @@ use crate::field::{FieldId, FieldTable, FxBuild, well_known};
 
 use crate::logsource::{Mapping, Resolution, Target};
 use crate::rule::condition::{Condition, pattern_covers};
-use crate::rule::{LogSource, Meta, Rule, RuleError, Selection, Source};
+use crate::rule::{Detection, LogSource, Meta, Rule, RuleError, Selection, Source};
 use jiff::tz::TimeZone;
 use literals::{Literals, LiteralsBuilder, Subject};
 use matcher::{Anchor, Cidr, Compare, StrPattern, TimePart};
@@ -227,10 +227,22 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     };
     // Per rule: its targets (or why it is idle), and the keyword group of each target.
     type Plan = (Result<Vec<Target>, String>, Vec<u32>);
-    let plans: Vec<Plan> = rules
-        .iter()
+    // A rule's description moves into the `RuleInfo` its compiled forms and alerts share.
+    let (infos, detections): (Vec<Arc<RuleInfo>>, Vec<Detection>) = rules
+        .into_iter()
         .map(|rule| {
-            let resolution = match options.mapping.resolve(&rule.logsource) {
+            let info = RuleInfo {
+                meta: rule.meta,
+                source: rule.source,
+                logsource: rule.logsource,
+            };
+            (Arc::new(info), rule.detection)
+        })
+        .unzip();
+    let plans: Vec<Plan> = infos
+        .iter()
+        .map(|info| {
+            let resolution = match options.mapping.resolve(&info.logsource) {
                 Resolution::Targets(targets) => Ok(targets),
                 Resolution::Idle(reason) => Err(reason),
             };
@@ -249,21 +261,12 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         .collect();
 
     // Every (rule, target) compiles on its own, in parallel.
-    let infos: Vec<Arc<RuleInfo>> = rules
-        .iter()
-        .map(|rule| {
-            Arc::new(RuleInfo {
-                meta: rule.meta.clone(),
-                source: rule.source.clone(),
-                logsource: rule.logsource.clone(),
-            })
-        })
-        .collect();
-    let locals: Vec<Result<Vec<LocalRule>, RuleError>> = rules
+    let regexes = item::RegexCache::default();
+    let locals: Vec<Result<Vec<LocalRule>, RuleError>> = detections
         .par_iter()
         .zip(&plans)
         .zip(&infos)
-        .map(|((rule, (resolution, groups)), info)| {
+        .map(|((detection, (resolution, groups)), info)| {
             // An idle rule compiles too, so that a broken one is still reported.
             let targets = match resolution {
                 Ok(targets) => targets.iter().collect::<Vec<_>>(),
@@ -272,7 +275,9 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
             targets
                 .into_iter()
                 .zip(groups)
-                .map(|(target, &group)| compile_local(rule, info, target, group, options))
+                .map(|(target, &group)| {
+                    compile_local(detection, info, target, group, options, &regexes)
+                })
                 .collect()
         })
         .collect();
@@ -286,8 +291,7 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     let mut kept_infos = Vec::new();
     let mut idle = Vec::new();
     let mut errors = Vec::new();
-    for (((rule, (resolution, _)), info), local) in rules.iter().zip(&plans).zip(infos).zip(locals)
-    {
+    for ((info, (resolution, _)), local) in infos.into_iter().zip(&plans).zip(locals) {
         let local = match local {
             Ok(local) => local,
             Err(e) => {
@@ -332,13 +336,11 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
             placed += 1;
         }
         if placed == 0 {
-            idle.push(Idle {
-                info,
-                reason: format!(
-                    "the event ids it requires never occur in logsource `{}`",
-                    rule.logsource
-                ),
-            });
+            let reason = format!(
+                "the event ids it requires never occur in logsource `{}`",
+                info.logsource
+            );
+            idle.push(Idle { info, reason });
         }
     }
 
@@ -403,28 +405,30 @@ impl CompiledRule {
 
 /// Compiles `rule` for `target` with rule-local ids.
 fn compile_local(
-    rule: &Rule,
+    detection: &Detection,
     info: &Arc<RuleInfo>,
     target: &Target,
     keyword_group: u32,
     options: &Options,
+    regexes: &item::RegexCache,
 ) -> Result<LocalRule, RuleError> {
     let error = |pos, message: String| RuleError {
-        path: rule.source.path.clone(),
+        path: info.source.path.clone(),
         pos,
-        rule_id: Some(rule.meta.id.clone()),
-        title: Some(rule.meta.title.clone()),
+        rule_id: Some(info.meta.id.clone()),
+        title: Some(info.meta.title.clone()),
         message,
     };
     let mut build = RuleBuild {
         target,
         keyword_group,
         options,
+        regexes,
         ids: LocalIds::default(),
         checks: Vec::new(),
     };
     let mut selections = Vec::new();
-    for named in &rule.detection.selections {
+    for named in &detection.selections {
         let expr = build
             .selection(&named.selection)
             .map_err(|(pos, message)| {
@@ -432,7 +436,7 @@ fn compile_local(
             })?;
         selections.push((Box::<str>::from(named.name.as_str()), expr));
     }
-    let condition = condition_expr(&rule.detection.condition, &rule.detection.selections);
+    let condition = condition_expr(&detection.condition, &detection.selections);
     let mut conjuncts = Vec::new();
     for (field, values) in &target.conditions {
         let id = build.ids.field(field);
@@ -477,6 +481,7 @@ struct RuleBuild<'a> {
     target: &'a Target,
     keyword_group: u32,
     options: &'a Options,
+    regexes: &'a item::RegexCache,
     ids: LocalIds,
     checks: Vec<Check>,
 }
@@ -502,6 +507,7 @@ impl RuleBuild<'_> {
                         &item.values,
                         &self.options.placeholders,
                         &mut self.ids,
+                        self.regexes,
                         &|other| target.field_name(other).to_string(),
                     )
                     .map_err(|message| {
