@@ -133,16 +133,23 @@ fn parse_modifiers(names: &[String]) -> Result<Modifiers, String> {
     Ok(m)
 }
 
+/// What compiling an item needs besides the item.
+pub(crate) struct ItemContext<'a> {
+    pub placeholders: &'a Placeholders,
+    /// Rule-local field and needle ids.
+    pub ids: &'a mut LocalIds,
+    pub regexes: &'a RegexCache,
+    /// A field name as this rule's target names it (for `fieldref`).
+    pub rename: &'a dyn Fn(&str) -> String,
+}
+
 /// Compiles one item into a check on `subject` (field names are already resolved).
 pub(crate) fn compile_item(
     field_name: &str,
     subject: Subject,
     modifiers: &[String],
     values: &[RawValue],
-    placeholders: &Placeholders,
-    ids: &mut LocalIds,
-    regexes: &RegexCache,
-    rename: &dyn Fn(&str) -> String,
+    context: &mut ItemContext<'_>,
 ) -> Result<Check, String> {
     let mut m = parse_modifiers(modifiers)?;
     if matches!(subject, Subject::Keywords(_)) {
@@ -170,16 +177,7 @@ pub(crate) fn compile_item(
             }
             RawValue::Text(t) | RawValue::Typed(t) => t.as_str(),
         };
-        tests.push(compile_value(
-            text,
-            value,
-            &m,
-            subject,
-            placeholders,
-            ids,
-            regexes,
-            rename,
-        )?);
+        tests.push(compile_value(text, value, &m, subject, context)?);
     }
     Ok(Check {
         subject,
@@ -195,10 +193,7 @@ fn compile_value(
     raw: &RawValue,
     m: &Modifiers,
     subject: Subject,
-    placeholders: &Placeholders,
-    ids: &mut LocalIds,
-    regexes: &RegexCache,
-    rename: &dyn Fn(&str) -> String,
+    context: &mut ItemContext<'_>,
 ) -> Result<ValueTest, String> {
     if m.exists {
         return match text.to_ascii_lowercase().as_str() {
@@ -234,19 +229,19 @@ fn compile_value(
             _ => a,
         });
         return Ok(ValueTest::FieldRef {
-            other: ids.field(&rename(text)),
+            other: context.ids.field(&(context.rename)(text)),
             anchor,
             cased: m.cased,
         });
     }
     if m.re {
-        return compile_regex(text, m, regexes)
+        return compile_regex(text, m, context.regexes)
             .map(|re| ValueTest::Str(Box::new([StrPattern::Regex(re)])));
     }
 
     // Strings: expand placeholders, parse wildcards, apply the steps in order.
     let texts = if m.expand {
-        placeholders.expand(text, MAX_VARIANTS)?
+        context.placeholders.expand(text, MAX_VARIANTS)?
     } else {
         vec![text.to_string()]
     };
@@ -270,7 +265,12 @@ fn compile_value(
     }
     let mut patterns = Vec::with_capacity(variants.len());
     for variant in variants {
-        patterns.push(string_pattern(&variant.into_text(), m.cased, subject, ids)?);
+        patterns.push(string_pattern(
+            &variant.into_text(),
+            m.cased,
+            subject,
+            context.ids,
+        )?);
     }
     Ok(ValueTest::Str(patterns.into_boxed_slice()))
 }
@@ -443,10 +443,12 @@ mod tests {
             Subject::Field(100),
             &mods,
             values,
-            &Placeholders::default(),
-            &mut LocalIds::default(),
-            &RegexCache::default(),
-            &|n| n.to_string(),
+            &mut ItemContext {
+                placeholders: &Placeholders::default(),
+                ids: &mut LocalIds::default(),
+                regexes: &RegexCache::default(),
+                rename: &|n| n.to_string(),
+            },
         )
     }
 

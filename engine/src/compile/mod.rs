@@ -505,10 +505,12 @@ impl RuleBuild<'_> {
                         subject,
                         &item.modifiers,
                         &item.values,
-                        &self.options.placeholders,
-                        &mut self.ids,
-                        self.regexes,
-                        &|other| target.field_name(other).to_string(),
+                        &mut item::ItemContext {
+                            placeholders: &self.options.placeholders,
+                            ids: &mut self.ids,
+                            regexes: self.regexes,
+                            rename: &|other| target.field_name(other).to_string(),
+                        },
                     )
                     .map_err(|message| {
                         let what = match &item.field {
