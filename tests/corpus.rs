@@ -155,39 +155,7 @@ fn sigmahq_windows_rules_raise_alerts_in_their_own_channels() {
     eprintln!("{} alerts over the corpus\n{}", alerts.len(), stderr(&out));
     assert!(alerts.len() > 800, "{} alerts", alerts.len());
 
-    // No channel confusion: every alert's channel is one its rule's logsource reads.
-    let mapping = Mapping::builtin();
-    let loaded = load(std::slice::from_ref(&rules_dir));
-    let channels: HashMap<String, Option<Vec<String>>> = loaded
-        .rules
-        .iter()
-        .map(|rule| {
-            let channels = match mapping.resolve(&rule.logsource) {
-                Resolution::Targets(targets) => {
-                    let mut all = Vec::new();
-                    for target in targets {
-                        match target.channels {
-                            Some(c) => all.extend(c),
-                            None => return (rule.meta.id.clone(), None),
-                        }
-                    }
-                    Some(all)
-                }
-                Resolution::Idle(_) => Some(Vec::new()),
-            };
-            (rule.meta.id.clone(), channels)
-        })
-        .collect();
-    for alert in &alerts {
-        let id = alert["rule"]["id"].as_str().unwrap();
-        let channel = alert["channel"].as_str().unwrap();
-        if let Some(allowed) = &channels[id] {
-            assert!(
-                allowed.iter().any(|c| c.eq_ignore_ascii_case(channel)),
-                "rule {id} fired on channel {channel}, outside {allowed:?}"
-            );
-        }
-    }
+    assert_alerts_within_their_rules_channels(&alerts, &rules_dir);
 
     // Spot checks, confirmed by reading the events themselves.
     let find = |rule: &str, file: &str| {
@@ -248,4 +216,159 @@ fn sigmahq_windows_rules_raise_alerts_in_their_own_channels() {
         "1",
     ]);
     assert_eq!(stdout(&one), jsonl, "output differs between -j1 and -j2");
+}
+
+/// No channel confusion: every alert's channel is one its rule's logsource reads.
+fn assert_alerts_within_their_rules_channels(alerts: &[serde_json::Value], rules_dir: &Path) {
+    let mapping = Mapping::builtin();
+    let loaded = load(&[rules_dir.to_path_buf()]);
+    let channels: HashMap<String, Option<Vec<String>>> = loaded
+        .rules
+        .iter()
+        .map(|rule| {
+            let channels = match mapping.resolve(&rule.logsource) {
+                Resolution::Targets(targets) => {
+                    let mut all = Vec::new();
+                    for target in targets {
+                        match target.channels {
+                            Some(c) => all.extend(c),
+                            None => return (rule.meta.id.clone(), None),
+                        }
+                    }
+                    Some(all)
+                }
+                Resolution::Idle(_) => Some(Vec::new()),
+            };
+            (rule.meta.id.clone(), channels)
+        })
+        .collect();
+    for alert in alerts {
+        let id = alert["rule"]["id"].as_str().unwrap();
+        let channel = alert["channel"].as_str().unwrap();
+        if let Some(allowed) = &channels[id] {
+            assert!(
+                allowed.iter().any(|c| c.eq_ignore_ascii_case(channel)),
+                "rule {id} fired on channel {channel}, outside {allowed:?}"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "reads ../shared/corpus; run with --ignored"]
+fn the_rule_pack_over_the_attack_samples() {
+    let corpus = corpus();
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let out = tansa(&[
+        "hunt",
+        s(&corpus.join("evtx")),
+        "-r",
+        s(&rules_dir),
+        "--lang",
+        "ja",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = alerts(&stdout(&out));
+    let mut fired: BTreeMap<String, usize> = BTreeMap::new();
+    for alert in &alerts {
+        *fired
+            .entry(alert["rule"]["title"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    eprintln!("{} alerts of the pack over the corpus:", alerts.len());
+    for (title, count) in &fired {
+        eprintln!("  {count:4}  {title}");
+    }
+    assert_alerts_within_their_rules_channels(&alerts, &rules_dir);
+
+    // Spot checks, confirmed by reading the events: (rule id, file, record id, field, value).
+    let checks = [
+        (
+            "f95e9492-6dde-4360-9979-1154d51aa44d",
+            "DE_1102_security_log_cleared.evtx",
+            1,
+            "SubjectUserName",
+            "user01",
+        ),
+        (
+            "c08e6e45-1882-40df-a53d-a1d4ba590515",
+            "DE_104_system_log_cleared.evtx",
+            1,
+            "SubjectUserName",
+            "user01",
+        ),
+        (
+            "25cfb6c5-fbfd-4ed9-a164-09fbea2bb564",
+            "Network_Service_Guest_added_to_admins_4732.evtx",
+            1,
+            "TargetSid",
+            "S-1-5-32-544",
+        ),
+        (
+            "591dd491-05cb-427d-b301-9d925c8ff41a",
+            "DE_Fake_ComputerAccount_4720.evtx",
+            1,
+            "SamAccountName",
+            "$",
+        ),
+        (
+            "f87d93cd-e9eb-4977-8a4a-55539b6d7464",
+            "kerberos_pwd_spray_4771.evtx",
+            2,
+            "Status",
+            "0x6",
+        ),
+        (
+            "3c3c93e2-0471-4583-b1e6-868a605e5fe8",
+            "kerberos_pwd_spray_4771.evtx",
+            9,
+            "Status",
+            "0x18",
+        ),
+        (
+            "6f414e42-5b56-441d-9ff0-59fe5169c84e",
+            "LM_renamed_psexecsvc_5145.evtx",
+            16,
+            "RelativeTargetName",
+            "blabla.exe",
+        ),
+        (
+            "dacbb183-0761-4841-8a80-d2e5a4420976",
+            "LM_4624_mimikatz_sekurlsa_pth_source_machine.evtx",
+            2,
+            "LogonProcessName",
+            "seclogo",
+        ),
+        (
+            "7a7100c2-afa7-4d0d-b7a4-9baf2c383461",
+            "LM_Remote_Service02_7045.evtx",
+            1,
+            "ImagePath",
+            "cmd.exe",
+        ),
+    ];
+    for (rule, file, record, field, value) in checks {
+        let alert = alerts
+            .iter()
+            .find(|a| {
+                a["rule"]["id"] == rule
+                    && a["record_id"] == record
+                    && a["source"]["file"].as_str().unwrap().ends_with(file)
+            })
+            .unwrap_or_else(|| panic!("no alert of {rule} for record {record} of {file}"));
+        assert_eq!(alert["event"][field], value, "{rule} on {file}");
+        assert_eq!(alert["lang"], "ja");
+    }
+    // No RDP-client alert from a Security 1102 and the other way round: the pack has both
+    // rules, and the corpus has Security 1102 events.
+    for alert in &alerts {
+        if alert["event_id"] == 1102 {
+            let expected = if alert["channel"] == "Security" {
+                "f95e9492-6dde-4360-9979-1154d51aa44d"
+            } else {
+                "9275aef9-fada-47d6-b242-9e37d23026ec"
+            };
+            assert_eq!(alert["rule"]["id"], expected);
+        }
+    }
 }

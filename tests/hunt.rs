@@ -631,3 +631,68 @@ fn mapping_and_placeholder_files_are_used() {
         stderr(&out)
     );
 }
+
+#[test]
+fn alerts_explain_codes_and_speak_japanese() {
+    let dir = TempDir::new("lang");
+    dir.evtx(
+        "Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")],
+    );
+    let translated = rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD).replace(
+        "logsource:",
+        "translations:\n  ja:\n    title: 誤ったパスワード\n    falsepositives: [入力ミス]\nlogsource:",
+    );
+    dir.write("rules/r.yml", translated);
+    let rules = dir.join("rules");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["hunt", s(dir.path()), "-r", s(&rules)];
+
+        args.extend_from_slice(extra);
+        let out = tansa(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        alerts(&stdout(&out)).remove(0)
+    };
+    let en = run(&[]);
+    assert_eq!(en["lang"], "en");
+    assert_eq!(en["rule"]["title"], "Rule wrong-pw");
+    assert_eq!(en["enrichment"]["EventID"], "An account failed to log on");
+    assert_eq!(
+        en["enrichment"]["SubStatus"],
+        "the user name is correct but the password is wrong"
+    );
+    assert_eq!(
+        en["enrichment"]["LogonType"],
+        "Network (logon from the network, e.g. a shared folder)"
+    );
+    let ja = run(&["--lang", "ja"]);
+    assert_eq!(ja["lang"], "ja");
+    assert_eq!(ja["rule"]["title"], "誤ったパスワード");
+    assert_eq!(ja["rule"]["falsepositives"][0], "入力ミス");
+    assert_eq!(
+        ja["enrichment"]["SubStatus"],
+        "ユーザー名は正しいが、パスワードが間違っている"
+    );
+    // Same event, same alert id, whatever the language.
+    assert_eq!(ja["id"], en["id"]);
+    // A site's own table extends the built-in one.
+    let extra = dir.write(
+        "extra.yml",
+        "fields:\n  IpAddress:\n    10.0.0.5: {en: the kiosk PC, ja: 受付の PC}\n",
+    );
+    let local = run(&["--lang", "ja", "--enrichment", s(&extra)]);
+    assert_eq!(local["enrichment"]["IpAddress"], "受付の PC");
+    assert_eq!(
+        tansa(&[
+            "hunt",
+            s(dir.path()),
+            "-r",
+            s(&dir.join("rules")),
+            "--lang",
+            "fr"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}

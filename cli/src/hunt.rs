@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tansa_engine::compile::load_and_compile;
+use tansa_engine::enrich::{Enrichment, Lang};
 use tansa_engine::hunt::{FileStatus, HuntOptions, HuntReport, Progress, hunt};
 use tansa_engine::input::discover::{self, Discovered, Filter};
 use tansa_engine::order::Sorter;
@@ -53,6 +54,14 @@ pub struct HuntArgs {
     /// No progress bar and no summary, only errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// The language of rule titles, descriptions and code explanations in alerts
+    /// (`en` or `ja`; rules without a translation stay in English).
+    #[arg(long, value_name = "LANG", default_value = "en")]
+    pub lang: String,
+    /// Extra code explanations (same format as enrichment/windows.yml), over the built-in
+    /// ones.
+    #[arg(long, value_name = "FILE")]
+    pub enrichment: Option<PathBuf>,
     #[command(flatten)]
     pub compile: CompileArgs,
 }
@@ -70,18 +79,19 @@ pub fn run(args: HuntArgs) -> u8 {
 fn run_inner(args: &HuntArgs) -> Result<u8> {
     let options = args.compile.options()?;
     let zone = args.compile.zone()?;
+    let lang = Lang::parse(&args.lang)
+        .ok_or_else(|| anyhow::anyhow!("unknown language `{}` (en or ja)", args.lang))?;
+    let mut enrichment = Enrichment::builtin();
+    if let Some(path) = &args.enrichment {
+        enrichment.merge_file(path).map_err(anyhow::Error::msg)?;
+    }
+    let bound = |time: &Option<String>| time.as_deref().map(|t| parse_bound(t, &zone)).transpose();
     let hunt_options = HuntOptions {
         threads: args.threads,
-        since: args
-            .since
-            .as_deref()
-            .map(|t| parse_bound(t, &zone))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|t| parse_bound(t, &zone))
-            .transpose()?,
+        since: bound(&args.since)?,
+        until: bound(&args.until)?,
+        lang,
+        enrichment: std::sync::Arc::new(enrichment),
     };
     let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
     if let Some(output) = &args.output {

@@ -7,6 +7,7 @@ mod exit;
 mod hunt;
 mod output;
 mod rules;
+mod rules_test;
 mod scenario;
 mod settings;
 

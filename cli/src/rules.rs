@@ -16,6 +16,9 @@ pub enum RulesCommand {
     Lint(RulesArgs),
     /// List rules with their level, status and the channels and event ids they read.
     List(ListArgs),
+    /// Run the rules' example scenarios (`name.tests.yml` beside `name.yml`) and compare
+    /// the alerts with what each test expects.
+    Test(crate::rules_test::TestArgs),
 }
 
 #[derive(Args)]
@@ -40,6 +43,7 @@ pub fn run(command: RulesCommand) -> u8 {
     let result = match command {
         RulesCommand::Lint(args) => lint(&args),
         RulesCommand::List(args) => list(&args),
+        RulesCommand::Test(args) => crate::rules_test::run(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("tansa: {e:#}");

@@ -8,6 +8,7 @@
 //! ids and a SIEM can drop the duplicates.
 
 use crate::compile::RuleInfo;
+use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
 use crate::hash::fnv1a128;
 use jiff::Timestamp;
@@ -35,6 +36,8 @@ pub struct Alert {
     pub id: String,
     /// `detection` for one event and one rule.
     pub kind: &'static str,
+    /// The language of the rule's texts and of `enrichment` (`en`, `ja`).
+    pub lang: &'static str,
     /// The event's time, UTC, RFC 3339 with 7 fractional digits (EVTX's resolution).
     pub time: Option<String>,
     pub rule: RuleRef,
@@ -46,6 +49,22 @@ pub struct Alert {
     pub source: SourceRef,
     pub matched: Vec<MatchedRef>,
     pub event: EventFields,
+    /// Words for the codes in the event (see `enrich`), by field, in record order.
+    pub enrichment: Pairs,
+}
+
+/// `(name, text)` pairs written as a JSON object in their order.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+impl Serialize for Pairs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, text) in &self.0 {
+            map.serialize_entry(name, text)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +136,20 @@ pub struct Detection<'a> {
     pub format: &'static str,
     pub event: Arc<EventSnapshot>,
     pub matched: Vec<MatchedSelection>,
+    pub lang: Lang,
+    pub enrichment: &'a Enrichment,
+}
+
+/// The rule's text in `lang` from its `translations` block, or the rule's own (English).
+fn translated(meta: &crate::rule::Meta, lang: Lang, key: &str) -> Option<serde_json::Value> {
+    if lang == Lang::En {
+        return None;
+    }
+    meta.custom
+        .get("translations")?
+        .get(lang.code())?
+        .get(key)
+        .cloned()
 }
 
 impl Alert {
@@ -131,21 +164,38 @@ impl Alert {
             d.record_id,
         );
         let meta = &d.rule.meta;
+        let text =
+            |key: &str| translated(meta, d.lang, key).and_then(|v| v.as_str().map(str::to_string));
+        let falsepositives = translated(meta, d.lang, "falsepositives")
+            .and_then(|v| {
+                v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_else(|| meta.falsepositives.clone());
+        let enrichment = d.enrichment.explain(
+            event.channel.as_deref(),
+            event.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            d.lang,
+        );
         Alert {
             schema_version: SCHEMA_VERSION,
             id,
             kind: "detection",
+            lang: d.lang.code(),
             time: d.time.map(format_time),
             rule: RuleRef {
                 id: meta.id.clone(),
-                title: meta.title.clone(),
+                title: text("title").unwrap_or_else(|| meta.title.clone()),
                 level: meta.level.as_str(),
                 status: meta.status.clone(),
-                description: meta.description.clone(),
+                description: text("description").or_else(|| meta.description.clone()),
                 author: meta.author.clone(),
                 tags: meta.tags.clone(),
                 references: meta.references.clone(),
-                falsepositives: meta.falsepositives.clone(),
+                falsepositives,
                 file: d.rule.source.path.display().to_string(),
                 custom: meta.custom.clone(),
             },
@@ -167,6 +217,7 @@ impl Alert {
                 })
                 .collect(),
             event: EventFields(event),
+            enrichment: Pairs(enrichment),
         }
     }
 

@@ -9,6 +9,7 @@
 
 use crate::alert::{Alert, Detection, EventSnapshot};
 use crate::compile::Program;
+use crate::enrich::{Enrichment, Lang};
 use crate::eval::Scratch;
 use crate::event::Event;
 use crate::field::well_known;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HuntOptions {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
@@ -30,6 +31,22 @@ pub struct HuntOptions {
     pub since: Option<Timestamp>,
     /// Only events before this time.
     pub until: Option<Timestamp>,
+    /// The language of alert texts.
+    pub lang: Lang,
+    /// Words for codes in events.
+    pub enrichment: Arc<Enrichment>,
+}
+
+impl Default for HuntOptions {
+    fn default() -> Self {
+        HuntOptions {
+            threads: 0,
+            since: None,
+            until: None,
+            lang: Lang::En,
+            enrichment: Arc::new(Enrichment::builtin()),
+        }
+    }
 }
 
 /// Counters a progress display can read while a hunt runs.
@@ -301,6 +318,8 @@ impl Evaluator {
                 format: input.format.as_str(),
                 event: snapshot.clone(),
                 matched: program.explain(rule, event, &mut self.scratch),
+                lang: shared.options.lang,
+                enrichment: &shared.options.enrichment,
             });
             let key = SortKey {
                 time: event.time.map_or(i128::MIN, |t| t.as_nanosecond()),

@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod compile;
+pub mod enrich;
 pub mod eval;
 pub mod event;
 pub mod field;

@@ -1,0 +1,255 @@
+//! `tansa rules test`: run each rule's example scenarios through the real pipeline.
+//!
+//! A rule file `name.yml` has its tests beside it in `name.tests.yml`:
+//!
+//! ```yaml
+//! tests:
+//!   - name: a wrong password raises the rule
+//!     scenario:                      # the `tansa scenario build` format
+//!       events:
+//!         - channel: Security
+//!           event_id: 4625
+//!           data: {TargetUserName: alice, SubStatus: '0xC000006A'}
+//!     expect:                        # every alert of the run, by rule id and count
+//!       - rule: 044fa5d5-3237-4bef-a68f-32007964685d
+//!         count: 1
+//!   - name: an unknown user is another rule's business
+//!     scenario: ...
+//!     expect: []
+//! ```
+//!
+//! Each scenario is written as a real EVTX file (in the temporary folder) and hunted with
+//! every rule under the given paths, so `expect` lists *all* the alerts of the run: a test
+//! fails if an expected rule does not fire, fires a different number of times, or another
+//! rule fires too. With `--require-tests`, every rule file must have a test that raises it
+//! (positive) and one that does not (negative).
+
+use crate::exit;
+use crate::settings::CompileArgs;
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tansa_engine::compile::{Program, load_and_compile};
+use tansa_engine::hunt::{HuntOptions, Progress, hunt};
+use tansa_engine::input::discover::{Format, InputFile};
+use tansa_fixtures::scenario::Scenario;
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Rule files and folders; their `*.tests.yml` files are run.
+    #[arg(required = true, value_name = "RULES")]
+    pub rules: Vec<PathBuf>,
+    /// Fail unless every rule file has a positive and a negative test.
+    #[arg(long)]
+    pub require_tests: bool,
+    #[command(flatten)]
+    pub compile: CompileArgs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    tests: Vec<TestCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCase {
+    name: String,
+    scenario: Scenario,
+    #[serde(default)]
+    expect: Vec<Expect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    rule: String,
+    count: u64,
+}
+
+pub fn run(args: &TestArgs) -> Result<u8> {
+    let ruleset = load_and_compile(&args.rules, &args.compile.options()?);
+    for error in &ruleset.errors {
+        eprintln!("tansa: rule error: {error}");
+    }
+    if !ruleset.errors.is_empty() {
+        return Ok(exit::RULES);
+    }
+    let program = &ruleset.program;
+    let work = TempFolder::new()?;
+    let mut failures = 0usize;
+    let mut passed = 0usize;
+    let (rule_files, _) = tansa_engine::rule::rule_files(&args.rules);
+    for rule_file in &rule_files {
+        let ids = rule_ids_in(program, rule_file);
+        let tests_path = tests_file_for(rule_file);
+        if !tests_path.exists() {
+            if args.require_tests {
+                eprintln!(
+                    "FAIL {}: no tests ({} missing)",
+                    rule_file.display(),
+                    tests_path.display()
+                );
+                failures += 1;
+            }
+            continue;
+        }
+        let tests = read_tests(&tests_path)?;
+        let (mut positive, mut negative) = (false, false);
+        for (index, test) in tests.tests.iter().enumerate() {
+            let expected: BTreeMap<String, u64> = test
+                .expect
+                .iter()
+                .map(|e| (e.rule.clone(), e.count))
+                .filter(|(_, count)| *count > 0)
+                .collect();
+            for id in &ids {
+                if expected.contains_key(id) {
+                    positive = true;
+                } else {
+                    negative = true;
+                }
+            }
+            let log = work
+                .path
+                .join(format!("test-{}-{index}.evtx", passed + failures));
+            match run_test(program, test, &log) {
+                Ok(actual) if actual == expected => {
+                    passed += 1;
+                    println!("ok   {}: {}", tests_path.display(), test.name);
+                }
+                Ok(actual) => {
+                    failures += 1;
+                    println!("FAIL {}: {}", tests_path.display(), test.name);
+                    print_difference(program, &expected, &actual);
+                }
+                Err(e) => {
+                    failures += 1;
+                    println!("FAIL {}: {}: {e:#}", tests_path.display(), test.name);
+                }
+            }
+        }
+        if args.require_tests && !ids.is_empty() && !(positive && negative) {
+            failures += 1;
+            let missing = if positive { "negative" } else { "positive" };
+            println!("FAIL {}: no {missing} test", rule_file.display());
+        }
+    }
+    eprintln!("{passed} passed, {failures} failed");
+    Ok(if failures == 0 {
+        exit::OK
+    } else {
+        exit::ALERTS
+    })
+}
+
+/// The ids of the rules loaded from `file`.
+fn rule_ids_in(program: &Program, file: &Path) -> Vec<String> {
+    program
+        .rules()
+        .iter()
+        .filter(|r| r.source.path == file)
+        .map(|r| r.meta.id.clone())
+        .collect()
+}
+
+/// `dir/name.yml` → `dir/name.tests.yml`.
+fn tests_file_for(rule_file: &Path) -> PathBuf {
+    let stem = rule_file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    rule_file.with_file_name(format!("{stem}.tests.yml"))
+}
+
+fn read_tests(path: &Path) -> Result<TestFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_saphyr::from_str_with_options(&text, tansa_fixtures::scenario::yaml_options()).map_err(
+        |e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                path.display(),
+                e.to_string().lines().next().unwrap_or("")
+            )
+        },
+    )
+}
+
+/// Writes the scenario as `log`, hunts it, and counts the alerts per rule id.
+fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<BTreeMap<String, u64>> {
+    let events = test.scenario.events()?;
+    std::fs::write(log, tansa_fixtures::write_evtx(&events)?)?;
+    let input = InputFile {
+        path: log.to_path_buf(),
+        format: Format::Evtx,
+        size: std::fs::metadata(log)?.len(),
+    };
+    let options = HuntOptions {
+        threads: 1,
+        ..HuntOptions::default()
+    };
+    let report =
+        hunt(program, &[input], &options, &Progress::default()).map_err(anyhow::Error::msg)?;
+    if report.failed_records() > 0 {
+        anyhow::bail!(
+            "{} records of the scenario could not be read",
+            report.failed_records()
+        );
+    }
+    let mut lines = Vec::new();
+    report.alerts.write_to(&mut lines)?;
+    let mut counts = BTreeMap::new();
+    for line in String::from_utf8(lines)?.lines() {
+        let alert: serde_json::Value = serde_json::from_str(line)?;
+        let id = alert["rule"]["id"].as_str().unwrap_or("").to_string();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+fn print_difference(
+    program: &Program,
+    expected: &BTreeMap<String, u64>,
+    actual: &BTreeMap<String, u64>,
+) {
+    let title = |id: &str| {
+        program
+            .rules()
+            .iter()
+            .find(|r| r.meta.id == id)
+            .map_or(String::new(), |r| format!(" ({})", r.meta.title))
+    };
+    let mut ids: Vec<&String> = expected.keys().chain(actual.keys()).collect();
+    ids.sort();
+    ids.dedup();
+    for id in ids {
+        let (want, got) = (
+            expected.get(id).copied().unwrap_or(0),
+            actual.get(id).copied().unwrap_or(0),
+        );
+        if want != got {
+            println!("       {id}{}: expected {want}, got {got}", title(id));
+        }
+    }
+}
+
+/// A folder in the system's temporary folder, removed when dropped.
+struct TempFolder {
+    path: PathBuf,
+}
+
+impl TempFolder {
+    fn new() -> Result<TempFolder> {
+        let path = std::env::temp_dir().join(format!("tansa-rules-test-{}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(TempFolder { path })
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
