@@ -12,7 +12,7 @@ use tansa_engine::compile::{Options, compile};
 use tansa_engine::hunt::{FileStatus, HuntOptions, Progress, hunt};
 use tansa_engine::input::discover::{Filter, discover};
 use tansa_engine::logsource::{Mapping, Resolution};
-use tansa_engine::rule::{load, parse_rules};
+use tansa_engine::rule::{load, load_str};
 
 /// `../shared/corpus` beside the repository, or `$TANSA_CORPUS`.
 fn corpus() -> PathBuf {
@@ -52,12 +52,12 @@ fn evtx_crate_count(path: &Path) -> (u64, u64) {
 fn every_evtx_file_is_read_with_the_evtx_crates_record_count() {
     let root = corpus().join("evtx");
     // A keyword rule on every channel, so that every record is read.
-    let (rules, errors) = parse_rules(
+    let loaded = load_str(
         Path::new("all.yml"),
         "title: all\nid: all\nlogsource:\n  product: windows\ndetection:\n  keywords: ['zz-never-zz']\n  condition: keywords\n",
     );
-    assert!(errors.is_empty());
-    let (program, errors) = compile(rules, &Options::default());
+    assert!(loaded.errors.is_empty());
+    let (program, errors) = compile(loaded.rules, Vec::new(), &Options::default());
     assert!(errors.is_empty());
     let files = discover(std::slice::from_ref(&root), &Filter::default()).files;
     assert!(files.len() > 250, "only {} EVTX files found", files.len());
@@ -106,7 +106,7 @@ fn every_sigmahq_rule_loads_or_is_refused_for_a_real_limitation() {
     assert!(roots.len() >= 5, "{roots:?}");
     let loaded = load(&roots);
     let files = loaded.files;
-    let (program, compile_errors) = compile(loaded.rules, &Options::default());
+    let (program, compile_errors) = compile(loaded.rules, loaded.correlations, &Options::default());
     let errors: Vec<_> = loaded.errors.iter().chain(&compile_errors).collect();
     let mut idle: BTreeMap<&str, usize> = BTreeMap::new();
     for rule in program.idle() {

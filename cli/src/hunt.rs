@@ -62,6 +62,10 @@ pub struct HuntArgs {
     /// ones.
     #[arg(long, value_name = "FILE")]
     pub enrichment: Option<PathBuf>,
+    /// The most correlation groups kept at once (memory bound); matches beyond it are
+    /// counted in the summary and the exit code is 4.
+    #[arg(long, value_name = "N", default_value_t = tansa_engine::correlate::DEFAULT_MAX_GROUPS)]
+    pub max_groups: usize,
     #[command(flatten)]
     pub compile: CompileArgs,
 }
@@ -92,6 +96,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         until: bound(&args.until)?,
         lang,
         enrichment: std::sync::Arc::new(enrichment),
+        max_groups: args.max_groups,
     };
     let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
     if let Some(output) = &args.output {
@@ -170,7 +175,9 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     }
     out.commit()?;
 
-    let partial = !discovered.failed.is_empty() || report.files.iter().any(|f| f.is_partial());
+    let over_cap = report.correlation.is_some_and(|c| c.stats.over_cap > 0);
+    let partial =
+        !discovered.failed.is_empty() || report.files.iter().any(|f| f.is_partial()) || over_cap;
     if !args.quiet {
         print_summary(
             &discovered,
@@ -254,6 +261,14 @@ fn join_paths(paths: &[PathBuf]) -> String {
 const LISTED: usize = 20;
 
 fn print_problems(discovered: &Discovered, report: &HuntReport) {
+    if let Some(c) = &report.correlation
+        && c.stats.over_cap > 0
+    {
+        eprintln!(
+            "tansa: correlation: {} match(es) were not correlated: the cap of {} live groups was reached (raise it with --max-groups)",
+            c.stats.over_cap, c.max_groups
+        );
+    }
     for failed in &discovered.failed {
         eprintln!(
             "tansa: cannot read {}: {}",
@@ -328,11 +343,19 @@ fn print_summary(
         report.failed_records()
     );
     eprintln!(
-        "  rules:   {} loaded, {} idle on these inputs, {rule_errors} refused; read and compiled in {:.2} s",
+        "  rules:   {} loaded, {} correlation(s), {} idle on these inputs, {rule_errors} refused; read and compiled in {:.2} s",
         program.rules().len(),
+        program.correlations().nodes().len(),
         program.idle().len(),
         compile_time.as_secs_f64()
     );
+    if let Some(c) = &report.correlation {
+        let s = &c.stats;
+        eprintln!(
+            "  correlation: {} match(es) in time order, {} duplicate(s) of an event already seen, {} without a time, {} over the group cap; {} fired; at most {} live group(s)",
+            s.matches, s.duplicates, c.untimed, s.over_cap, s.fired, s.peak_groups
+        );
+    }
 
     let per_level = &report.alerts_by_level;
     let levels: Vec<String> = Level::ALL

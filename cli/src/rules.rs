@@ -81,10 +81,11 @@ fn lint(args: &RulesArgs) -> Result<u8> {
         }
     }
     eprintln!(
-        "{} file(s), {} rule(s) ok ({} idle), {} error(s)",
+        "{} file(s), {} rule(s) ok ({} idle), {} correlation(s) ok, {} error(s)",
         ruleset.files,
         program.rules().len(),
         program.idle().len(),
+        program.correlations().nodes().len(),
         ruleset.errors.len()
     );
     Ok(if ruleset.errors.is_empty() {
@@ -168,11 +169,62 @@ fn list(args: &ListArgs) -> Result<u8> {
             );
         }
     }
+    for node in program.correlations().nodes() {
+        let info = &node.info;
+        let reads = vec![correlation_summary(info)];
+        if args.json {
+            let value = serde_json::json!({
+                "id": info.meta.id,
+                "title": info.meta.title,
+                "level": info.meta.level.as_str(),
+                "status": info.meta.status,
+                "file": info.source.path.display().to_string(),
+                "correlation": info.kind.as_str(),
+                "rules": info.rules,
+                "group_by": info.group_by,
+                "timespan": info.timespan.text,
+                "condition": info.condition.to_string(),
+                "alerts": node.emits,
+                "reads": reads,
+            });
+            println!("{value}");
+        } else {
+            println!(
+                "{:<13} {:<12} {:<36}  {}  [{}]",
+                info.meta.level.as_str(),
+                info.meta.status.as_deref().unwrap_or("-"),
+                info.meta.id,
+                info.meta.title,
+                reads.join("; ")
+            );
+        }
+    }
     Ok(if ruleset.errors.is_empty() {
         exit::OK
     } else {
         exit::RULES
     })
+}
+
+/// `event_count gte 10 of [a] by IpAddress within 5m`.
+fn correlation_summary(info: &tansa_engine::correlate::CorrelationInfo) -> String {
+    let by = if info.group_by.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", info.group_by.join(", "))
+    };
+    let field = if info.value_fields.is_empty() {
+        String::new()
+    } else {
+        format!(" of {}", info.value_fields.join(", "))
+    };
+    format!(
+        "correlation: {}{field} {} over [{}]{by} within {}",
+        info.kind,
+        info.condition,
+        info.rules.join(", "),
+        info.timespan.text
+    )
 }
 
 /// Where a rule's events come from: `Channel: ids` per compiled target, or why it is idle.

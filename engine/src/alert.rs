@@ -8,6 +8,7 @@
 //! ids and a SIEM can drop the duplicates.
 
 use crate::compile::RuleInfo;
+use crate::correlate::{CorrelationInfo, Fired};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
 use crate::hash::fnv1a128;
@@ -152,6 +153,36 @@ fn translated(meta: &crate::rule::Meta, lang: Lang, key: &str) -> Option<serde_j
         .cloned()
 }
 
+impl RuleRef {
+    /// The rule's description for an alert, in `lang` where the rule has a translation.
+    pub fn new(meta: &crate::rule::Meta, file: &Path, lang: Lang) -> RuleRef {
+        let text =
+            |key: &str| translated(meta, lang, key).and_then(|v| v.as_str().map(str::to_string));
+        let falsepositives = translated(meta, lang, "falsepositives")
+            .and_then(|v| {
+                v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_else(|| meta.falsepositives.clone());
+        RuleRef {
+            id: meta.id.clone(),
+            title: text("title").unwrap_or_else(|| meta.title.clone()),
+            level: meta.level.as_str(),
+            status: meta.status.clone(),
+            description: text("description").or_else(|| meta.description.clone()),
+            author: meta.author.clone(),
+            tags: meta.tags.clone(),
+            references: meta.references.clone(),
+            falsepositives,
+            file: file.display().to_string(),
+            custom: meta.custom.clone(),
+        }
+    }
+}
+
 impl Alert {
     pub fn detection(d: Detection<'_>) -> Alert {
         let event = d.event;
@@ -163,18 +194,6 @@ impl Alert {
             &source_file,
             d.record_id,
         );
-        let meta = &d.rule.meta;
-        let text =
-            |key: &str| translated(meta, d.lang, key).and_then(|v| v.as_str().map(str::to_string));
-        let falsepositives = translated(meta, d.lang, "falsepositives")
-            .and_then(|v| {
-                v.as_array().map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-            })
-            .unwrap_or_else(|| meta.falsepositives.clone());
         let enrichment = d.enrichment.explain(
             event.channel.as_deref(),
             event.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
@@ -186,19 +205,7 @@ impl Alert {
             kind: "detection",
             lang: d.lang.code(),
             time: d.time.map(format_time),
-            rule: RuleRef {
-                id: meta.id.clone(),
-                title: text("title").unwrap_or_else(|| meta.title.clone()),
-                level: meta.level.as_str(),
-                status: meta.status.clone(),
-                description: text("description").or_else(|| meta.description.clone()),
-                author: meta.author.clone(),
-                tags: meta.tags.clone(),
-                references: meta.references.clone(),
-                falsepositives,
-                file: d.rule.source.path.display().to_string(),
-                custom: meta.custom.clone(),
-            },
+            rule: RuleRef::new(&d.rule.meta, &d.rule.source.path, d.lang),
             host: event.host.clone(),
             channel: event.channel.clone(),
             provider: event.provider.clone(),
@@ -225,6 +232,165 @@ impl Alert {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("alerts always serialize")
     }
+}
+
+/// An alert of kind `correlation`: a correlation rule fired, with its evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelationAlert {
+    pub schema_version: u32,
+    pub id: String,
+    /// Always `correlation`.
+    pub kind: &'static str,
+    pub lang: &'static str,
+    /// When it fired: the time of the match that met the condition (or the end of the
+    /// window, for conditions judged on whole windows). UTC.
+    pub time: String,
+    pub rule: RuleRef,
+    /// The host of its events, when they all come from one.
+    pub host: Option<String>,
+    pub correlation: CorrelationRef,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelationRef {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub timespan: String,
+    /// `{"gte": 10}`, with `field` for the `value_*` types.
+    pub condition: serde_json::Map<String, serde_json::Value>,
+    /// The group-by fields and their values (null: the events lacked the field).
+    pub group: serde_json::Map<String, serde_json::Value>,
+    /// The aggregate (count, distinct values, sum, average, rules) when it fired.
+    pub value: serde_json::Value,
+    /// The highest the aggregate reached while the alert was open.
+    pub peak: serde_json::Value,
+    pub first_time: String,
+    pub last_time: String,
+    /// The named rules and how many of their matches contributed.
+    pub rules: Vec<RuleCount>,
+    /// Every contributing match; `events` lists the first `EVIDENCE_CAP` (100).
+    pub events_total: u64,
+    pub events: Vec<EvidenceRef>,
+    /// `value_count`: the distinct values (the first 100) and how many there were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values_total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub id: String,
+    pub matches: u64,
+}
+
+/// One contributing event, or one firing of an inner correlation (`alert` is its id).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceRef {
+    pub time: String,
+    pub rule: String,
+    pub host: Option<String>,
+    pub channel: Option<String>,
+    pub record_id: u64,
+    pub source: SourceRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+}
+
+impl CorrelationAlert {
+    pub fn new(info: &CorrelationInfo, fired: &Fired, lang: Lang) -> CorrelationAlert {
+        let time =
+            |ns: i64| format_time(Timestamp::from_nanosecond(i128::from(ns)).unwrap_or_default());
+        let events: Vec<EvidenceRef> = fired
+            .evidence
+            .iter()
+            .map(|e| EvidenceRef {
+                time: time(e.time),
+                rule: e.rule.to_string(),
+                host: e.host.as_deref().map(str::to_string),
+                channel: e.channel.as_deref().map(str::to_string),
+                record_id: e.record_id,
+                source: SourceRef {
+                    file: e.file.to_string(),
+                    format: format_name(&e.format),
+                },
+                alert: e.alert.as_deref().map(str::to_string),
+            })
+            .collect();
+        let mut hosts = events.iter().map(|e| e.host.as_deref());
+        let first_host = hosts.next().flatten();
+        let host = first_host
+            .filter(|h| hosts.all(|other| other == Some(*h)))
+            .map(str::to_string);
+        let mut condition = serde_json::Map::new();
+        condition.insert(
+            info.condition.op.as_str().to_string(),
+            number(info.condition.value),
+        );
+        if !info.value_fields.is_empty() {
+            condition.insert("field".into(), info.value_fields.clone().into());
+        }
+        let counts_values = info.kind == crate::rule::correlation::CorrelationType::ValueCount;
+        CorrelationAlert {
+            schema_version: SCHEMA_VERSION,
+            id: fired.id.clone(),
+            kind: "correlation",
+            lang: lang.code(),
+            time: time(fired.time),
+            rule: RuleRef::new(&info.meta, &info.source.path, lang),
+            host,
+            correlation: CorrelationRef {
+                kind: info.kind.as_str(),
+                timespan: info.timespan.text.clone(),
+                condition,
+                group: fired
+                    .group
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.clone().into()))
+                    .collect(),
+                value: number(fired.value),
+                peak: number(fired.peak),
+                first_time: time(fired.first_time),
+                last_time: time(fired.last_time),
+                rules: info
+                    .rules
+                    .iter()
+                    .zip(&fired.rule_counts)
+                    .map(|(id, &matches)| RuleCount {
+                        id: id.clone(),
+                        matches,
+                    })
+                    .collect(),
+                events_total: fired.events_total,
+                events,
+                values: counts_values.then(|| fired.values.clone()),
+                values_total: counts_values.then_some(fired.values_total),
+            },
+        }
+    }
+
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("alerts always serialize")
+    }
+}
+
+/// A number as JSON: whole numbers without a fraction.
+fn number(value: f64) -> serde_json::Value {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 9e15 {
+        (value as i64).into()
+    } else {
+        serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, Into::into)
+    }
+}
+
+/// Input format names are a small fixed set; unknown ones (from saved matches) read as
+/// `other`.
+fn format_name(name: &str) -> &'static str {
+    crate::input::discover::Format::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .find(|known| *known == name)
+        .unwrap_or("other")
 }
 
 /// 32 hex digits identifying an alert: kind, rule and the event's identity.

@@ -1,14 +1,20 @@
 //! A hunt: every input read in parallel, every record evaluated, matches merged in a fixed
-//! order and turned into alerts. The one place that owns threads.
+//! order, correlated, and turned into alerts. The one place that owns threads.
 //!
 //! Work is split two ways on one rayon pool: across files, and within a file across the
 //! chunks of a batch, so both a folder of small logs and one large Security log keep every
 //! core busy. Workers evaluate rules next to the data and send back only matches. Matches
 //! carry a sort key (event time, source file, record id, rule id), and alerts are written in
 //! that order, so the output is byte-identical at any thread count.
+//!
+//! Matches of rules that a correlation names also go, as small `Match` records, through a
+//! second external sort; once every file is read, the correlation stage takes them in time
+//! order (`correlate`), so a host's log split over several files, or a spray spread over
+//! several domain controllers, correlates as one stream.
 
-use crate::alert::{Alert, Detection, EventSnapshot};
+use crate::alert::{Alert, CorrelationAlert, Detection, EventSnapshot};
 use crate::compile::Program;
+use crate::correlate::{self, Correlator, Match};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::Scratch;
 use crate::event::Event;
@@ -35,6 +41,8 @@ pub struct HuntOptions {
     pub lang: Lang,
     /// Words for codes in events.
     pub enrichment: Arc<Enrichment>,
+    /// The most correlation groups alive at once.
+    pub max_groups: usize,
 }
 
 impl Default for HuntOptions {
@@ -45,6 +53,7 @@ impl Default for HuntOptions {
             until: None,
             lang: Lang::En,
             enrichment: Arc::new(Enrichment::builtin()),
+            max_groups: correlate::DEFAULT_MAX_GROUPS,
         }
     }
 }
@@ -95,7 +104,19 @@ pub struct HuntReport {
     pub alerts: Sorter,
     /// Alerts per level, indexed by `Level as usize`.
     pub alerts_by_level: [u64; 5],
+    /// What the correlation stage did (`None` when no correlation rule is loaded).
+    pub correlation: Option<CorrelationReport>,
     pub elapsed: Duration,
+}
+
+/// The correlation stage's counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorrelationReport {
+    pub stats: correlate::Stats,
+    /// Matches of events without a time, which no window can hold.
+    pub untimed: u64,
+    /// The live-group cap the hunt ran with.
+    pub max_groups: usize,
 }
 
 impl HuntReport {
@@ -125,6 +146,9 @@ struct Shared<'a> {
     /// Output position of each compiled rule (sorted by rule id).
     rule_rank: Vec<u32>,
     sorter: Mutex<Sorter>,
+    /// Matches for the correlation stage, serialized `Match`es.
+    matches: Mutex<Sorter>,
+    untimed_matches: AtomicU64,
     levels: [AtomicU64; 5],
     /// The first error writing sorted runs to disk.
     spill_error: Mutex<Option<std::io::Error>>,
@@ -156,6 +180,8 @@ pub fn hunt(
             id(a).cmp(id(b)).then(a.cmp(&b))
         }),
         sorter: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
+        matches: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
+        untimed_matches: AtomicU64::new(0),
         levels: Default::default(),
         spill_error: Mutex::new(None),
     };
@@ -171,19 +197,74 @@ pub fn hunt(
             .collect()
     });
     if let Some(e) = lock(&shared.spill_error).take() {
-        return Err(format!(
-            "cannot write sorted alerts to the temporary folder: {e}"
-        ));
+        return Err(spill_message(e));
     }
+    let levels = &shared.levels;
+    let mut alerts = shared
+        .sorter
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let matches = shared
+        .matches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let correlation = if program.correlations().is_empty() {
+        None
+    } else {
+        let stats = correlate_matches(program, matches, options, &mut alerts, levels)
+            .map_err(spill_message)?;
+        Some(CorrelationReport {
+            stats,
+            untimed: shared.untimed_matches.into_inner(),
+            max_groups: options.max_groups,
+        })
+    };
     Ok(HuntReport {
         files: reports,
-        alerts: shared
-            .sorter
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner()),
+        alerts,
         alerts_by_level: shared.levels.map(|l| l.into_inner()),
+        correlation,
         elapsed: started.elapsed(),
     })
+}
+
+fn spill_message(e: std::io::Error) -> String {
+    format!("cannot write sorted alerts to the temporary folder: {e}")
+}
+
+/// The correlation stage: every match in time order through the correlator; what fires
+/// becomes an alert (unless a correlation built on it keeps it silent).
+fn correlate_matches(
+    program: &Program,
+    matches: Sorter,
+    options: &HuntOptions,
+    alerts: &mut Sorter,
+    levels: &[AtomicU64; 5],
+) -> std::io::Result<correlate::Stats> {
+    let plan = program.correlations();
+    let mut correlator = Correlator::new(plan, options.max_groups);
+    let write = |correlator: &mut Correlator<'_>, alerts: &mut Sorter| {
+        let mut lines = Vec::new();
+        for fired in correlator.drain() {
+            let node = &plan.nodes()[fired.node as usize];
+            if !node.emits {
+                continue;
+            }
+            levels[node.info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
+            let alert = CorrelationAlert::new(&node.info, &fired, options.lang);
+            lines.push((fired.key, alert.to_json_line()));
+        }
+        alerts.extend(lines)
+    };
+    matches.for_each(|key, line| {
+        let m: Match = serde_json::from_str(&line)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        correlator.push(key, &m);
+        write(&mut correlator, alerts)
+    })?;
+    correlator.finish();
+    write(&mut correlator, alerts)?;
+    Ok(correlator.stats())
 }
 
 /// Locks a mutex, also after a worker panicked with it held (the data is still usable).
@@ -236,6 +317,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
             <(Event, Evaluator)>::default,
             |(event, evaluator), (number, source)| {
                 let mut alerts = Vec::new();
+                let mut matches = Vec::new();
                 let stats = evtx::read_chunk(
                     number,
                     source,
@@ -246,7 +328,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                         in_window(header_time(event), options)
                             && !program.candidates(event).is_empty()
                     },
-                    |event| evaluator.evaluate(shared, index, event, &mut alerts),
+                    |event| evaluator.evaluate(shared, index, event, &mut alerts, &mut matches),
                 );
                 progress
                     .bytes_done
@@ -261,6 +343,11 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                     if let Err(e) = lock(&shared.sorter).extend(alerts) {
                         lock(&shared.spill_error).get_or_insert(e);
                     }
+                }
+                if !matches.is_empty()
+                    && let Err(e) = lock(&shared.matches).extend(matches)
+                {
+                    lock(&shared.spill_error).get_or_insert(e);
                 }
                 (number, stats)
             },
@@ -281,13 +368,15 @@ struct Evaluator {
 }
 
 impl Evaluator {
-    /// Evaluates one record; each match becomes a serialized alert in `alerts`.
+    /// Evaluates one record; each match becomes a serialized alert in `alerts` and, for a
+    /// rule a correlation names, a serialized `Match` in `matches`.
     fn evaluate(
         &mut self,
         shared: &Shared<'_>,
         file: usize,
         event: &mut Event,
         alerts: &mut Vec<(SortKey, String)>,
+        matches: &mut Vec<(SortKey, String)>,
     ) {
         let program = shared.program;
         if !in_window(event.time, shared.options) {
@@ -299,16 +388,57 @@ impl Evaluator {
         if self.matches.is_empty() {
             return;
         }
-        let snapshot = Arc::new(EventSnapshot {
-            fields: event.to_pairs(),
-            host: event.computer().map(str::to_string),
-            channel: event.channel().map(str::to_string),
-            provider: event.provider().map(str::to_string),
-            event_id: event.event_id(),
-        });
         let input = &shared.files[file];
+        let mut snapshot: Option<Arc<EventSnapshot>> = None;
         for &rule in &self.matches {
             let info = &program.rule(rule).info;
+            let key = SortKey {
+                time: event.time.map_or(i128::MIN, |t| t.as_nanosecond()),
+                file: shared.file_rank[file],
+                record: event.record_id,
+                rule: shared.rule_rank[rule as usize],
+            };
+            if let Some(feed) = program.feed(rule) {
+                match event_nanos(event) {
+                    Some(time) => {
+                        let m = Match {
+                            time,
+                            rule: info.meta.id.clone(),
+                            host: event.computer().map(str::to_string),
+                            channel: event.channel().map(str::to_string),
+                            record_id: event.record_id,
+                            file: input.path.display().to_string(),
+                            format: input.format.as_str().to_string(),
+                            fields: feed
+                                .fields
+                                .iter()
+                                .map(|(name, id)| {
+                                    (name.to_string(), event.first(*id).map(str::to_string))
+                                })
+                                .collect(),
+                        };
+                        let line = serde_json::to_string(&m).expect("matches always serialize");
+                        matches.push((key, line));
+                    }
+                    None => {
+                        shared.untimed_matches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if !program.raises_alerts(rule) {
+                continue;
+            }
+            let snapshot = snapshot
+                .get_or_insert_with(|| {
+                    Arc::new(EventSnapshot {
+                        fields: event.to_pairs(),
+                        host: event.computer().map(str::to_string),
+                        channel: event.channel().map(str::to_string),
+                        provider: event.provider().map(str::to_string),
+                        event_id: event.event_id(),
+                    })
+                })
+                .clone();
             shared.levels[info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
             let alert = Alert::detection(Detection {
                 rule: info,
@@ -316,20 +446,22 @@ impl Evaluator {
                 record_id: event.record_id,
                 source_file: &input.path,
                 format: input.format.as_str(),
-                event: snapshot.clone(),
+                event: snapshot,
                 matched: program.explain(rule, event, &mut self.scratch),
                 lang: shared.options.lang,
                 enrichment: &shared.options.enrichment,
             });
-            let key = SortKey {
-                time: event.time.map_or(i128::MIN, |t| t.as_nanosecond()),
-                file: shared.file_rank[file],
-                record: event.record_id,
-                rule: shared.rule_rank[rule as usize],
-            };
             alerts.push((key, alert.to_json_line()));
         }
     }
+}
+
+/// The event's time in nanoseconds, if it has one in the range correlation handles
+/// (1677 to 2262).
+fn event_nanos(event: &Event) -> Option<i64> {
+    event
+        .time
+        .and_then(|t| i64::try_from(t.as_nanosecond()).ok())
 }
 
 fn header_time(event: &Event) -> Option<Timestamp> {

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! input (discover, evtx, evtx_xml) -> event -> compile (rules -> Program) -> eval (matches)
-//!     -> alert (JSONL records) ; hunt runs the stages over many files in parallel
+//!     -> correlate (matches in time order -> firings) -> alert (JSONL records)
+//! hunt runs the stages over many files in parallel
 //! ```
 //!
 //! The engine decides what matches and what an alert says; it does no printing and has no
@@ -12,6 +13,7 @@
 
 pub mod alert;
 pub mod compile;
+pub mod correlate;
 pub mod enrich;
 pub mod eval;
 pub mod event;

@@ -1,4 +1,5 @@
-//! Putting alerts in their final order with flat memory: an external merge sort.
+//! Putting alerts (and matches for correlation) in their final order with flat memory: an
+//! external merge sort.
 //!
 //! Alerts arrive from the workers in any order, already serialized, each with an integer
 //! sort key (event time, source file rank, record id, rule rank). They collect in memory
@@ -134,12 +135,23 @@ impl Sorter {
     }
 
     /// Writes every alert, one per line, in key order.
-    pub fn write_to(mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
+        self.for_each(|_, line| {
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")
+        })
+    }
+
+    /// Hands every entry to `take`, in key order, merging the runs on disk with what is
+    /// left in memory.
+    pub fn for_each(
+        mut self,
+        mut take: impl FnMut(SortKey, String) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.pending.sort_unstable_by_key(|(key, _)| *key);
         if self.runs.is_empty() {
-            for (_, line) in &self.pending {
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
+            for (key, line) in std::mem::take(&mut self.pending) {
+                take(key, line)?;
             }
             return Ok(());
         }
@@ -164,10 +176,9 @@ impl Sorter {
             heap.push(Reverse((*key, memory_source)));
         }
         heads.push(next.map(|(_, line)| line));
-        while let Some(Reverse((_, source))) = heap.pop() {
+        while let Some(Reverse((key, source))) = heap.pop() {
             let line = heads[source].take().expect("a head for every heap entry");
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
+            take(key, line)?;
             let next = if source == memory_source {
                 memory.next()
             } else {

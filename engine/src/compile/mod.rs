@@ -17,9 +17,13 @@ pub(crate) mod route;
 
 use crate::field::{FieldId, FieldTable, FxBuild, well_known};
 
+use crate::correlate::Plan;
+use crate::correlate::plan::{CompiledRef, DetectionRef};
 use crate::logsource::{Mapping, Resolution, Target};
 use crate::rule::condition::{Condition, pattern_covers};
-use crate::rule::{Detection, LogSource, Meta, Rule, RuleError, Selection, Source};
+use crate::rule::{
+    CorrelationRule, Detection, LogSource, Meta, Rule, RuleError, Selection, Source,
+};
 use jiff::tz::TimeZone;
 use literals::{Literals, LiteralsBuilder, Subject};
 use matcher::{Anchor, Cidr, Compare, StrPattern, TimePart};
@@ -53,6 +57,8 @@ pub struct RuleInfo {
     pub meta: Meta,
     pub source: Source,
     pub logsource: LogSource,
+    /// The ids of the filter documents applied to it.
+    pub filters: Vec<String>,
 }
 
 /// One test on a value of the check's subject.
@@ -135,9 +141,26 @@ pub struct Program {
     pub(crate) timezone: TimeZone,
     infos: Vec<Arc<RuleInfo>>,
     idle: Vec<Idle>,
+    pub(crate) correlations: Plan,
 }
 
 impl Program {
+    /// The correlation rules, resolved.
+    pub fn correlations(&self) -> &Plan {
+        &self.correlations
+    }
+
+    /// Whether a compiled rule's own alerts are written (a correlation naming it can say
+    /// `generate: false`).
+    pub fn raises_alerts(&self, rule: u32) -> bool {
+        !self.correlations.silent[rule as usize]
+    }
+
+    /// What a compiled rule's matches carry to correlations, if any correlation names it.
+    pub fn feed(&self, rule: u32) -> Option<&crate::correlate::plan::Feed> {
+        self.correlations.feeds[rule as usize].as_ref()
+    }
+
     /// The field table inputs resolve names with.
     pub fn fields(&self) -> &FieldTable {
         &self.fields
@@ -213,8 +236,13 @@ impl LocalIds {
 /// A rule compiled for one target, with rule-local ids.
 type LocalRule = (CompiledRule, LocalIds);
 
-/// Compiles `rules`. Rules that fail are reported and left out; the others compile.
-pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>) {
+/// Compiles `rules` and resolves `correlations` against them. Rules that fail are reported
+/// and left out; the others compile.
+pub fn compile(
+    rules: Vec<Rule>,
+    correlations: Vec<CorrelationRule>,
+    options: &Options,
+) -> (Program, Vec<RuleError>) {
     use rayon::prelude::*;
 
     // Where each rule's events come from, and the keyword group of each channel set.
@@ -235,6 +263,7 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
                 meta: rule.meta,
                 source: rule.source,
                 logsource: rule.logsource,
+                filters: rule.filters,
             };
             (Arc::new(info), rule.detection)
         })
@@ -286,6 +315,8 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
     let mut fields = FieldTable::new();
     let mut literals = LiteralsBuilder::default();
     let mut compiled: Vec<CompiledRule> = Vec::new();
+    // Per compiled rule, its target's field renames (for the fields correlations read).
+    let mut renames: Vec<&std::collections::BTreeMap<String, String>> = Vec::new();
     let mut routes = RoutesBuilder::default();
     let mut gates = Vec::new();
     let mut kept_infos = Vec::new();
@@ -332,6 +363,7 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
                     .collect::<Vec<_>>()
             }));
             compiled.push(compiled_rule);
+            renames.push(&target.fields);
             routes.add(&target.channels, &event_ids, index);
             placed += 1;
         }
@@ -343,6 +375,34 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
             idle.push(Idle { info, reason });
         }
     }
+
+    // Correlations resolve against every rule that loaded, idle ones included; the fields
+    // they read join the table before the automata are sized by it.
+    let detections: Vec<DetectionRef<'_>> = kept_infos
+        .iter()
+        .map(|info| DetectionRef {
+            id: &info.meta.id,
+            name: info.meta.name.as_deref(),
+        })
+        .collect();
+    let compiled_refs: Vec<CompiledRef<'_>> = compiled
+        .iter()
+        .zip(&renames)
+        .map(|(rule, renames)| CompiledRef {
+            id: &rule.info.meta.id,
+            renames,
+        })
+        .collect();
+    let (correlations, correlation_errors) = crate::correlate::plan::build(
+        correlations,
+        &detections,
+        &compiled_refs,
+        &mut fields,
+        compiled.len() as u32,
+    );
+    errors.extend(correlation_errors);
+    drop(compiled_refs);
+    drop(detections);
 
     let literals = match literals.build(fields.len(), keyword_groups.len()) {
         Ok(literals) => literals,
@@ -366,6 +426,7 @@ pub fn compile(rules: Vec<Rule>, options: &Options) -> (Program, Vec<RuleError>)
         timezone: options.timezone.clone(),
         infos: kept_infos,
         idle,
+        correlations,
     };
     (program, errors)
 }
@@ -639,7 +700,7 @@ pub struct Ruleset {
 /// Loads every rule under `paths` and compiles them.
 pub fn load_and_compile(paths: &[std::path::PathBuf], options: &Options) -> Ruleset {
     let loaded = crate::rule::load(paths);
-    let (program, compile_errors) = compile(loaded.rules, options);
+    let (program, compile_errors) = compile(loaded.rules, loaded.correlations, options);
     let mut errors = loaded.errors;
     errors.extend(compile_errors);
     Ruleset {

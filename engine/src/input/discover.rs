@@ -19,6 +19,8 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 1] = [Format::Evtx];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Evtx => "evtx",

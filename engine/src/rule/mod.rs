@@ -7,10 +7,14 @@
 //! rules it could read and an error for each one it could not.
 
 pub mod condition;
+pub mod correlation;
+pub mod filter;
 pub mod sigma_string;
 
 use crate::yaml::{self, Key, Node, Pos, Value};
 use condition::Condition;
+pub use correlation::CorrelationRule;
+pub use filter::FilterRule;
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -157,6 +161,8 @@ pub struct Rule {
     pub meta: Meta,
     pub logsource: LogSource,
     pub detection: Detection,
+    /// The ids of the filter documents applied to this rule.
+    pub filters: Vec<String>,
 }
 
 /// A rule that could not be loaded or compiled, with where and why.
@@ -184,13 +190,51 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
+/// One YAML document of a rule file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Document {
+    Rule(Rule),
+    Correlation(CorrelationRule),
+    Filter(FilterRule),
+}
+
 /// Everything read from a set of rule paths.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// Detection rules, with the filters that name them already applied.
     pub rules: Vec<Rule>,
+    pub correlations: Vec<CorrelationRule>,
+    pub filters: Vec<FilterRule>,
     pub errors: Vec<RuleError>,
     /// Rule files read (test files and non-YAML files are not counted).
     pub files: usize,
+}
+
+impl Loaded {
+    /// Sorts documents by kind, refuses duplicate ids and names, and applies filters.
+    fn assemble(documents: Vec<Document>, errors: Vec<RuleError>, files: usize) -> Loaded {
+        let mut loaded = Loaded {
+            errors,
+            files,
+            ..Loaded::default()
+        };
+        for document in documents {
+            match document {
+                Document::Rule(rule) => loaded.rules.push(rule),
+                Document::Correlation(c) => loaded.correlations.push(c),
+                Document::Filter(f) => loaded.filters.push(f),
+            }
+        }
+        refuse_duplicate_ids(&mut loaded);
+        filter::apply(&loaded.filters, &mut loaded.rules, &mut loaded.errors);
+        loaded
+    }
+}
+
+/// Loads the rule documents in one text, as if it were the only rule file.
+pub fn load_str(path: &Path, text: &str) -> Loaded {
+    let (documents, errors) = parse_rules(path, text);
+    Loaded::assemble(documents, errors, 1)
 }
 
 /// Whether a file is a rule file: `.yml`/`.yaml`, but not a rule test file
@@ -247,27 +291,21 @@ fn file_error(path: &Path, message: String) -> RuleError {
 
 /// Loads every rule under `paths`. Errors never stop the other rules from loading.
 pub fn load(paths: &[PathBuf]) -> Loaded {
-    let (files, errors) = rule_files(paths);
-    let mut loaded = Loaded {
-        errors,
-        ..Loaded::default()
-    };
+    let (files, mut errors) = rule_files(paths);
     // Files parse in parallel; results come back in file order.
-    let parsed: Vec<(Vec<Rule>, Vec<RuleError>)> = files
+    let parsed: Vec<(Vec<Document>, Vec<RuleError>)> = files
         .par_iter()
         .map(|file| match read_rule_file(file) {
             Ok(text) => parse_rules(file, &text),
             Err(message) => (Vec::new(), vec![file_error(file, message)]),
         })
         .collect();
-    loaded.files = files.len();
-    for (rules, errors) in parsed {
-        loaded.rules.extend(rules);
-        loaded.errors.extend(errors);
+    let mut documents = Vec::new();
+    for (docs, errs) in parsed {
+        documents.extend(docs);
+        errors.extend(errs);
     }
-
-    refuse_duplicate_ids(&mut loaded);
-    loaded
+    Loaded::assemble(documents, errors, files.len())
 }
 
 fn read_rule_file(path: &Path) -> Result<String, String> {
@@ -283,31 +321,58 @@ fn read_rule_file(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
 }
 
-/// Two rules with one id would make their alerts indistinguishable: the later file's rule
-/// is refused.
+/// Two rules with one id (or one name) would make their alerts indistinguishable and
+/// correlation references ambiguous: the later file's document is refused. Detection and
+/// correlation rules share one namespace, since correlations name either.
 fn refuse_duplicate_ids(loaded: &mut Loaded) {
     let mut seen: std::collections::HashMap<String, PathBuf> = Default::default();
-    let mut kept = Vec::with_capacity(loaded.rules.len());
-    for rule in std::mem::take(&mut loaded.rules) {
-        match seen.get(&rule.meta.id) {
-            Some(first) => loaded.errors.push(RuleError {
-                path: rule.source.path.clone(),
-                pos: rule.source.pos,
-                rule_id: Some(rule.meta.id.clone()),
-                title: Some(rule.meta.title.clone()),
-                message: format!("duplicate rule id (first used in {})", first.display()),
-            }),
-            None => {
-                seen.insert(rule.meta.id.clone(), rule.source.path.clone());
-                kept.push(rule);
+    let mut check = |meta: &Meta, source: &Source| -> Option<RuleError> {
+        let names = std::iter::once(&meta.id).chain(meta.name.as_ref());
+        for (i, key) in names.enumerate() {
+            if let Some(first) = seen.get(key) {
+                let what = if i == 0 { "rule id" } else { "rule name" };
+                return Some(RuleError {
+                    path: source.path.clone(),
+                    pos: source.pos,
+                    rule_id: Some(meta.id.clone()),
+                    title: Some(meta.title.clone()),
+                    message: format!(
+                        "duplicate {what} `{key}` (first used in {})",
+                        first.display()
+                    ),
+                });
             }
         }
-    }
-    loaded.rules = kept;
+        seen.insert(meta.id.clone(), source.path.clone());
+        if let Some(name) = &meta.name {
+            seen.insert(name.clone(), source.path.clone());
+        }
+        None
+    };
+    let mut errors = Vec::new();
+    loaded
+        .rules
+        .retain(|rule| match check(&rule.meta, &rule.source) {
+            Some(e) => {
+                errors.push(e);
+                false
+            }
+            None => true,
+        });
+    loaded
+        .correlations
+        .retain(|c| match check(&c.meta, &c.source) {
+            Some(e) => {
+                errors.push(e);
+                false
+            }
+            None => true,
+        });
+    loaded.errors.extend(errors);
 }
 
-/// Parses the rules in one file's text.
-pub fn parse_rules(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
+/// Parses the rule documents in one file's text.
+pub fn parse_rules(path: &Path, text: &str) -> (Vec<Document>, Vec<RuleError>) {
     let documents = match yaml::parse_documents(text) {
         Ok(docs) => docs,
         Err(e) => {
@@ -323,15 +388,15 @@ pub fn parse_rules(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
             );
         }
     };
-    let mut rules = Vec::new();
+    let mut parsed = Vec::new();
     let mut errors = Vec::new();
     for (index, doc) in documents.iter().enumerate() {
-        match parse_rule(path, index, doc) {
-            Ok(rule) => rules.push(rule),
+        match parse_document(path, index, doc) {
+            Ok(document) => parsed.push(document),
             Err(e) => errors.push(e),
         }
     }
-    (rules, errors)
+    (parsed, errors)
 }
 
 /// Top-level fields of a detection rule that the spec defines.
@@ -357,14 +422,14 @@ const KNOWN_FIELDS: &[&str] = &[
     "scope",
 ];
 
-struct Ctx<'a> {
-    path: &'a Path,
-    id: Option<String>,
-    title: Option<String>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) id: Option<String>,
+    pub(crate) title: Option<String>,
 }
 
 impl Ctx<'_> {
-    fn error(&self, pos: Pos, message: impl Into<String>) -> RuleError {
+    pub(crate) fn error(&self, pos: Pos, message: impl Into<String>) -> RuleError {
         RuleError {
             path: self.path.to_path_buf(),
             pos,
@@ -375,8 +440,8 @@ impl Ctx<'_> {
     }
 }
 
-fn parse_rule(path: &Path, document: usize, doc: &Node) -> Result<Rule, RuleError> {
-    let mut ctx = Ctx {
+fn parse_document(path: &Path, document: usize, doc: &Node) -> Result<Document, RuleError> {
+    let ctx = Ctx {
         path,
         id: doc.get("id").and_then(Node::as_str).map(str::to_string),
         title: doc.get("title").and_then(Node::as_str).map(str::to_string),
@@ -385,16 +450,10 @@ fn parse_rule(path: &Path, document: usize, doc: &Node) -> Result<Rule, RuleErro
         return Err(ctx.error(doc.pos, format!("a rule is a mapping, not {}", doc.kind())));
     }
     if doc.get("correlation").is_some() {
-        return Err(ctx.error(
-            doc.pos,
-            "correlation rules are not supported yet (they come with the correlation stage)",
-        ));
+        return correlation::parse(ctx, document, doc).map(Document::Correlation);
     }
     if doc.get("filter").is_some() {
-        return Err(ctx.error(
-            doc.pos,
-            "filter documents are not supported yet (they come with the correlation stage)",
-        ));
+        return filter::parse(ctx, document, doc).map(Document::Filter);
     }
     if doc.get("action").is_some() {
         return Err(ctx.error(
@@ -402,9 +461,37 @@ fn parse_rule(path: &Path, document: usize, doc: &Node) -> Result<Rule, RuleErro
             "`action:` (Sigma 1.0 rule collections) is not supported; write each rule as its own document",
         ));
     }
-    let title = required_string(&ctx, doc, "title")?;
+    parse_rule(ctx, document, doc).map(Document::Rule)
+}
+
+fn parse_rule(mut ctx: Ctx<'_>, document: usize, doc: &Node) -> Result<Rule, RuleError> {
+    let meta = parse_meta(&mut ctx, doc, KNOWN_FIELDS)?;
+    let logsource = parse_logsource(&ctx, doc)?;
+    let detection_node = doc
+        .get("detection")
+        .ok_or_else(|| ctx.error(doc.pos, "missing `detection`"))?;
+    // `timeframe` only means something with the obsolete aggregation syntax, which the
+    // condition parser refuses with an explanation.
+    let detection = parse_detection(&ctx, detection_node, "detection", &["timeframe"])?;
+    Ok(Rule {
+        source: Source {
+            path: ctx.path.to_path_buf(),
+            document,
+            pos: doc.pos,
+        },
+        meta,
+        logsource,
+        detection,
+        filters: Vec::new(),
+    })
+}
+
+/// The metadata every kind of rule document shares. Top-level keys outside `known` are
+/// kept in `custom`; the id (given or derived) goes into `ctx` for later errors.
+pub(crate) fn parse_meta(ctx: &mut Ctx<'_>, doc: &Node, known: &[&str]) -> Result<Meta, RuleError> {
+    let title = required_string(ctx, doc, "title")?;
     let id = match doc.get("id") {
-        Some(node) => Some(scalar(&ctx, node, "id")?.to_string()),
+        Some(node) => Some(scalar(ctx, node, "id")?.to_string()),
         None => None,
     };
     let id_derived = id.is_none();
@@ -414,7 +501,7 @@ fn parse_rule(path: &Path, document: usize, doc: &Node) -> Result<Rule, RuleErro
     let level = match doc.get("level") {
         None => Level::Informational,
         Some(node) => {
-            let text = scalar(&ctx, node, "level")?;
+            let text = scalar(ctx, node, "level")?;
             Level::parse(text).ok_or_else(|| {
                 ctx.error(
                     node.pos,
@@ -428,51 +515,45 @@ fn parse_rule(path: &Path, document: usize, doc: &Node) -> Result<Rule, RuleErro
 
     let mut custom = serde_json::Map::new();
     for (key, value) in doc.as_map().unwrap_or_default() {
-        if !KNOWN_FIELDS.contains(&key.text.as_str()) {
+        if !known.contains(&key.text.as_str()) {
             custom.insert(key.text.clone(), value.to_json());
         }
     }
 
-    let meta = Meta {
+    Ok(Meta {
         id,
         id_derived,
-        name: optional_string(&ctx, doc, "name")?,
+        name: optional_string(ctx, doc, "name")?,
         title,
-        description: optional_string(&ctx, doc, "description")?,
-        status: optional_string(&ctx, doc, "status")?,
+        description: optional_string(ctx, doc, "description")?,
+        status: optional_string(ctx, doc, "status")?,
         level,
-        author: optional_string(&ctx, doc, "author")?,
-        date: optional_string(&ctx, doc, "date")?,
-        modified: optional_string(&ctx, doc, "modified")?,
-        tags: string_list(&ctx, doc, "tags")?,
-        references: string_list(&ctx, doc, "references")?,
-        falsepositives: string_list(&ctx, doc, "falsepositives")?,
-        fields: string_list(&ctx, doc, "fields")?,
+        author: optional_string(ctx, doc, "author")?,
+        date: optional_string(ctx, doc, "date")?,
+        modified: optional_string(ctx, doc, "modified")?,
+        tags: string_list(ctx, doc, "tags")?,
+        references: string_list(ctx, doc, "references")?,
+        falsepositives: string_list(ctx, doc, "falsepositives")?,
+        fields: string_list(ctx, doc, "fields")?,
         custom,
-    };
+    })
+}
 
-    let logsource_node = doc
+pub(crate) fn parse_logsource(ctx: &Ctx<'_>, doc: &Node) -> Result<LogSource, RuleError> {
+    let node = doc
         .get("logsource")
         .ok_or_else(|| ctx.error(doc.pos, "missing `logsource`"))?;
-    let logsource = LogSource {
-        product: optional_string(&ctx, logsource_node, "product")?,
-        category: optional_string(&ctx, logsource_node, "category")?,
-        service: optional_string(&ctx, logsource_node, "service")?,
-        pos: logsource_node.pos,
-    };
-    let detection_node = doc
-        .get("detection")
-        .ok_or_else(|| ctx.error(doc.pos, "missing `detection`"))?;
-    let detection = parse_detection(&ctx, detection_node)?;
-    Ok(Rule {
-        source: Source {
-            path: path.to_path_buf(),
-            document,
-            pos: doc.pos,
-        },
-        meta,
-        logsource,
-        detection,
+    if node.as_map().is_none() {
+        return Err(ctx.error(
+            node.pos,
+            format!("`logsource` must be a mapping, not {}", node.kind()),
+        ));
+    }
+    Ok(LogSource {
+        product: optional_string(ctx, node, "product")?,
+        category: optional_string(ctx, node, "category")?,
+        service: optional_string(ctx, node, "service")?,
+        pos: node.pos,
     })
 }
 
@@ -481,7 +562,7 @@ fn derived_id(title: &str) -> String {
     format!("title-{:016x}", crate::hash::fnv1a64(title.as_bytes()))
 }
 
-fn scalar<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a str, RuleError> {
+pub(crate) fn scalar<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a str, RuleError> {
     node.as_str().ok_or_else(|| {
         ctx.error(
             node.pos,
@@ -490,14 +571,18 @@ fn scalar<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a str, RuleErro
     })
 }
 
-fn required_string(ctx: &Ctx, doc: &Node, key: &str) -> Result<String, RuleError> {
+pub(crate) fn required_string(ctx: &Ctx, doc: &Node, key: &str) -> Result<String, RuleError> {
     let node = doc
         .get(key)
         .ok_or_else(|| ctx.error(doc.pos, format!("missing `{key}`")))?;
     Ok(scalar(ctx, node, key)?.to_string())
 }
 
-fn optional_string(ctx: &Ctx, doc: &Node, key: &str) -> Result<Option<String>, RuleError> {
+pub(crate) fn optional_string(
+    ctx: &Ctx,
+    doc: &Node,
+    key: &str,
+) -> Result<Option<String>, RuleError> {
     match doc.get(key) {
         None => Ok(None),
         Some(node) if node.value == Value::Null => Ok(None),
@@ -505,7 +590,7 @@ fn optional_string(ctx: &Ctx, doc: &Node, key: &str) -> Result<Option<String>, R
     }
 }
 
-fn string_list(ctx: &Ctx, doc: &Node, key: &str) -> Result<Vec<String>, RuleError> {
+pub(crate) fn string_list(ctx: &Ctx, doc: &Node, key: &str) -> Result<Vec<String>, RuleError> {
     match doc.get(key) {
         None => Ok(Vec::new()),
         Some(node) => node
@@ -520,11 +605,18 @@ fn string_list(ctx: &Ctx, doc: &Node, key: &str) -> Result<Vec<String>, RuleErro
     }
 }
 
-fn parse_detection(ctx: &Ctx, node: &Node) -> Result<Detection, RuleError> {
+/// A `detection` block, or any block of the same shape (a filter's): named selections and
+/// a `condition`. Keys in `skip` belong to the block but are not selections.
+pub(crate) fn parse_detection(
+    ctx: &Ctx,
+    node: &Node,
+    block: &str,
+    skip: &[&str],
+) -> Result<Detection, RuleError> {
     let entries = node.as_map().ok_or_else(|| {
         ctx.error(
             node.pos,
-            format!("`detection` must be a mapping, not {}", node.kind()),
+            format!("`{block}` must be a mapping, not {}", node.kind()),
         )
     })?;
     let mut selections = Vec::new();
@@ -532,9 +624,7 @@ fn parse_detection(ctx: &Ctx, node: &Node) -> Result<Detection, RuleError> {
     for (key, value) in entries {
         match key.text.as_str() {
             "condition" => condition = Some((key, value)),
-            // Only meaningful with the obsolete aggregation syntax, which the condition
-            // parser refuses with an explanation.
-            "timeframe" => {}
+            name if skip.contains(&name) => {}
             name => selections.push(NamedSelection {
                 name: name.to_string(),
                 pos: key.pos,
@@ -543,7 +633,7 @@ fn parse_detection(ctx: &Ctx, node: &Node) -> Result<Detection, RuleError> {
         }
     }
     let (condition_key, condition_node) =
-        condition.ok_or_else(|| ctx.error(node.pos, "`detection` has no `condition`"))?;
+        condition.ok_or_else(|| ctx.error(node.pos, format!("`{block}` has no `condition`")))?;
     let condition = parse_condition(ctx, condition_key, condition_node)?;
     check_references(ctx, &condition, &selections, condition_node.pos)?;
     Ok(Detection {
@@ -553,7 +643,7 @@ fn parse_detection(ctx: &Ctx, node: &Node) -> Result<Detection, RuleError> {
     })
 }
 
-fn parse_condition(ctx: &Ctx, key: &Key, node: &Node) -> Result<Condition, RuleError> {
+pub(crate) fn parse_condition(ctx: &Ctx, key: &Key, node: &Node) -> Result<Condition, RuleError> {
     let texts: Vec<(&str, Pos)> = match &node.value {
         Value::Scalar { text, .. } => vec![(text.as_str(), node.pos)],
         // A list of conditions is OR-linked (spec: "each of them generates a query").
@@ -597,7 +687,7 @@ fn parse_condition(ctx: &Ctx, key: &Key, node: &Node) -> Result<Condition, RuleE
     })
 }
 
-fn check_references(
+pub(crate) fn check_references(
     ctx: &Ctx,
     condition: &Condition,
     selections: &[NamedSelection],
@@ -636,7 +726,7 @@ fn check_references(
     }
 }
 
-fn parse_selection(ctx: &Ctx, node: &Node) -> Result<Selection, RuleError> {
+pub(crate) fn parse_selection(ctx: &Ctx, node: &Node) -> Result<Selection, RuleError> {
     match &node.value {
         Value::Map(entries) => Ok(Selection::All(
             entries
@@ -743,11 +833,11 @@ mod tests {
     use super::*;
 
     fn parse_one(text: &str) -> Result<Rule, RuleError> {
-        let (mut rules, mut errors) = parse_rules(Path::new("r.yml"), text);
-        if errors.is_empty() {
-            Ok(rules.remove(0))
+        let mut loaded = load_str(Path::new("r.yml"), text);
+        if loaded.errors.is_empty() {
+            Ok(loaded.rules.remove(0))
         } else {
-            Err(errors.remove(0))
+            Err(loaded.errors.remove(0))
         }
     }
 

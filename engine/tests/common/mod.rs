@@ -6,7 +6,7 @@ use std::path::Path;
 use tansa_engine::compile::{Options, Program, compile};
 use tansa_engine::eval::Scratch;
 use tansa_engine::event::{Event, Origin};
-use tansa_engine::rule::parse_rules;
+use tansa_engine::rule::load_str;
 
 /// Compiles the rules in `yaml` (one or more documents); panics on any rule error.
 pub fn program(yaml: &str) -> Program {
@@ -21,9 +21,10 @@ pub fn program_with(yaml: &str, options: &Options) -> Program {
 
 /// Compiles and returns the error messages instead of panicking.
 pub fn try_program_with(yaml: &str, options: &Options) -> (Program, Vec<String>) {
-    let (rules, load_errors) = parse_rules(Path::new("test.yml"), yaml);
-    let (program, compile_errors) = compile(rules, options);
-    let errors = load_errors
+    let loaded = load_str(Path::new("test.yml"), yaml);
+    let (program, compile_errors) = compile(loaded.rules, loaded.correlations, options);
+    let errors = loaded
+        .errors
         .iter()
         .chain(&compile_errors)
         .map(|e| e.to_string())
