@@ -82,7 +82,7 @@ pub fn run(args: HuntArgs) -> u8 {
 
 fn run_inner(args: &HuntArgs) -> Result<u8> {
     let options = args.compile.options()?;
-    let zone = args.compile.zone()?;
+    let zone = options.timezone.clone();
     let lang = Lang::parse(&args.lang)
         .ok_or_else(|| anyhow::anyhow!("unknown language `{}` (en or ja)", args.lang))?;
     let mut enrichment = Enrichment::builtin();

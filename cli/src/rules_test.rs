@@ -18,6 +18,10 @@
 //!     expect: []
 //! ```
 //!
+//! For a correlation rule an expectation can also name the group and the number of
+//! contributing events: `{rule: ID, count: 1, group: {IpAddress: 10.0.0.5}, events: 10}`
+//! counts only that rule's alerts for that group with 10 events.
+//!
 //! Each scenario is written as a real EVTX file (in the temporary folder) and hunted with
 //! every rule under the given paths, so `expect` lists *all* the alerts of the run: a test
 //! fails if an expected rule does not fire, fires a different number of times, or another
@@ -68,6 +72,33 @@ struct TestCase {
 struct Expect {
     rule: String,
     count: u64,
+    /// Correlation alerts only: the group-by values.
+    #[serde(default)]
+    group: Option<BTreeMap<String, String>>,
+    /// Correlation alerts only: the number of contributing events.
+    #[serde(default)]
+    events: Option<u64>,
+}
+
+/// What a test looks at in one alert of its run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Actual {
+    rule: String,
+    group: Option<BTreeMap<String, String>>,
+    events: Option<u64>,
+}
+
+impl Expect {
+    fn covers(&self, alert: &Actual) -> bool {
+        self.rule == alert.rule
+            && self.group.as_ref().is_none_or(|want| {
+                alert
+                    .group
+                    .as_ref()
+                    .is_some_and(|got| want.iter().all(|(k, v)| got.get(k) == Some(v)))
+            })
+            && self.events.is_none_or(|want| alert.events == Some(want))
+    }
 }
 
 pub fn run(args: &TestArgs) -> Result<u8> {
@@ -100,14 +131,8 @@ pub fn run(args: &TestArgs) -> Result<u8> {
         let tests = read_tests(&tests_path)?;
         let (mut positive, mut negative) = (false, false);
         for (index, test) in tests.tests.iter().enumerate() {
-            let expected: BTreeMap<String, u64> = test
-                .expect
-                .iter()
-                .map(|e| (e.rule.clone(), e.count))
-                .filter(|(_, count)| *count > 0)
-                .collect();
             for id in &ids {
-                if expected.contains_key(id) {
+                if test.expect.iter().any(|e| &e.rule == id && e.count > 0) {
                     positive = true;
                 } else {
                     negative = true;
@@ -117,15 +142,19 @@ pub fn run(args: &TestArgs) -> Result<u8> {
                 .path
                 .join(format!("test-{}-{index}.evtx", passed + failures));
             match run_test(program, test, &log) {
-                Ok(actual) if actual == expected => {
-                    passed += 1;
-                    println!("ok   {}: {}", tests_path.display(), test.name);
-                }
-                Ok(actual) => {
-                    failures += 1;
-                    println!("FAIL {}: {}", tests_path.display(), test.name);
-                    print_difference(program, &expected, &actual);
-                }
+                Ok(actual) => match differences(program, &test.expect, &actual) {
+                    differences if differences.is_empty() => {
+                        passed += 1;
+                        println!("ok   {}: {}", tests_path.display(), test.name);
+                    }
+                    differences => {
+                        failures += 1;
+                        println!("FAIL {}: {}", tests_path.display(), test.name);
+                        for line in differences {
+                            println!("       {line}");
+                        }
+                    }
+                },
                 Err(e) => {
                     failures += 1;
                     println!("FAIL {}: {}: {e:#}", tests_path.display(), test.name);
@@ -146,14 +175,20 @@ pub fn run(args: &TestArgs) -> Result<u8> {
     })
 }
 
-/// The ids of the rules loaded from `file`.
+/// The ids of the rules (detection and correlation) loaded from `file`.
 fn rule_ids_in(program: &Program, file: &Path) -> Vec<String> {
-    program
+    let detections = program
         .rules()
         .iter()
         .filter(|r| r.source.path == file)
-        .map(|r| r.meta.id.clone())
-        .collect()
+        .map(|r| r.meta.id.clone());
+    let correlations = program
+        .correlations()
+        .nodes()
+        .iter()
+        .filter(|n| n.info.source.path == file)
+        .map(|n| n.info.meta.id.clone());
+    detections.chain(correlations).collect()
 }
 
 /// `dir/name.yml` → `dir/name.tests.yml`.
@@ -176,8 +211,8 @@ fn read_tests(path: &Path) -> Result<TestFile> {
     )
 }
 
-/// Writes the scenario as `log`, hunts it, and counts the alerts per rule id.
-fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<BTreeMap<String, u64>> {
+/// Writes the scenario as `log`, hunts it, and returns its alerts.
+fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<Vec<Actual>> {
     let events = test.scenario.events()?;
     std::fs::write(log, tansa_fixtures::write_evtx(&events)?)?;
     let input = InputFile {
@@ -199,39 +234,78 @@ fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<BTreeMap<S
     }
     let mut lines = Vec::new();
     report.alerts.write_to(&mut lines)?;
-    let mut counts = BTreeMap::new();
+    let mut alerts = Vec::new();
     for line in String::from_utf8(lines)?.lines() {
         let alert: serde_json::Value = serde_json::from_str(line)?;
-        let id = alert["rule"]["id"].as_str().unwrap_or("").to_string();
-        *counts.entry(id).or_insert(0) += 1;
+        let correlation = &alert["correlation"];
+        alerts.push(Actual {
+            rule: alert["rule"]["id"].as_str().unwrap_or("").to_string(),
+            group: correlation["group"].as_object().map(|group| {
+                group
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            }),
+            events: correlation["events_total"].as_u64(),
+        });
     }
-    Ok(counts)
+    Ok(alerts)
 }
 
-fn print_difference(
-    program: &Program,
-    expected: &BTreeMap<String, u64>,
-    actual: &BTreeMap<String, u64>,
-) {
+/// What differs between the expectations and the alerts: each expectation whose count is
+/// off, and each alert no expectation covers. Empty when the test passes.
+fn differences(program: &Program, expected: &[Expect], actual: &[Actual]) -> Vec<String> {
     let title = |id: &str| {
-        program
+        let detection = program
             .rules()
             .iter()
             .find(|r| r.meta.id == id)
-            .map_or(String::new(), |r| format!(" ({})", r.meta.title))
+            .map(|r| &r.meta);
+        let correlation = program
+            .correlations()
+            .nodes()
+            .iter()
+            .find(|n| n.info.meta.id == id)
+            .map(|n| &n.info.meta);
+        detection
+            .or(correlation)
+            .map_or(String::new(), |meta| format!(" ({})", meta.title))
     };
-    let mut ids: Vec<&String> = expected.keys().chain(actual.keys()).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let (want, got) = (
-            expected.get(id).copied().unwrap_or(0),
-            actual.get(id).copied().unwrap_or(0),
-        );
-        if want != got {
-            println!("       {id}{}: expected {want}, got {got}", title(id));
+    let describe = |rule: &str, group: &Option<BTreeMap<String, String>>, events: Option<u64>| {
+        let mut text = format!("{rule}{}", title(rule));
+        if let Some(group) = group {
+            let pairs: Vec<String> = group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            text.push_str(&format!(" group {{{}}}", pairs.join(", ")));
+        }
+        if let Some(events) = events {
+            text.push_str(&format!(" with {events} events"));
+        }
+        text
+    };
+    let mut lines = Vec::new();
+    for expect in expected {
+        let got = actual.iter().filter(|a| expect.covers(a)).count() as u64;
+        if got != expect.count {
+            lines.push(format!(
+                "{}: expected {}, got {got}",
+                describe(&expect.rule, &expect.group, expect.events),
+                expect.count
+            ));
         }
     }
+    let mut unexpected: BTreeMap<&Actual, u64> = BTreeMap::new();
+    for alert in actual {
+        if !expected.iter().any(|e| e.count > 0 && e.covers(alert)) {
+            *unexpected.entry(alert).or_default() += 1;
+        }
+    }
+    for (alert, count) in unexpected {
+        lines.push(format!(
+            "{}: expected 0, got {count}",
+            describe(&alert.rule, &alert.group, alert.events)
+        ));
+    }
+    lines
 }
 
 /// A folder in the system's temporary folder, removed when dropped.

@@ -1,4 +1,5 @@
-//! Options shared by the commands that compile rules: mapping, placeholders, time zone.
+//! Options shared by the commands that compile rules: mapping, placeholders, the site
+//! settings and the time zone.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -6,6 +7,7 @@ use jiff::tz::TimeZone;
 use std::path::PathBuf;
 use tansa_engine::compile::{Options, Placeholders};
 use tansa_engine::logsource::Mapping;
+use tansa_engine::site::Site;
 
 #[derive(Args, Debug, Clone)]
 pub struct CompileArgs {
@@ -15,10 +17,15 @@ pub struct CompileArgs {
     /// Values for `%placeholders%` of the `expand` modifier (YAML: name -> values).
     #[arg(long, value_name = "FILE")]
     pub placeholders: Option<PathBuf>,
-    /// The site's time zone (IANA name, e.g. Asia/Tokyo) for the time-part modifiers and
-    /// for --since/--until given without a zone.
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub timezone: String,
+    /// Site settings (YAML): time zone, calendars (business hours, holidays) and
+    /// correlation thresholds and windows. See README, "Site settings".
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+    /// The site's time zone (IANA name, e.g. Asia/Tokyo) for the time-part and calendar
+    /// modifiers and for --since/--until given without a zone [default: the site file's,
+    /// else UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
 }
 
 impl CompileArgs {
@@ -33,24 +40,30 @@ impl CompileArgs {
             Some(path) => Placeholders::load(path).map_err(anyhow::Error::msg)?,
             None => Placeholders::default(),
         };
+        let site = match &self.site {
+            Some(path) => Site::load(path).map_err(anyhow::Error::msg)?,
+            None => Site::default(),
+        };
+        let zone_name = self
+            .timezone
+            .as_deref()
+            .or(site.timezone.as_deref())
+            .unwrap_or("UTC");
         Ok(Options {
             mapping,
             placeholders,
-            timezone: self.zone()?,
+            timezone: zone(zone_name)?,
+            site,
         })
     }
+}
 
-    pub fn zone(&self) -> Result<TimeZone> {
-        if self.timezone.eq_ignore_ascii_case("utc") {
-            return Ok(TimeZone::UTC);
-        }
-        TimeZone::get(&self.timezone).with_context(|| {
-            format!(
-                "unknown time zone `{}` (use an IANA name like Asia/Tokyo)",
-                self.timezone
-            )
-        })
+fn zone(name: &str) -> Result<TimeZone> {
+    if name.eq_ignore_ascii_case("utc") {
+        return Ok(TimeZone::UTC);
     }
+    TimeZone::get(name)
+        .with_context(|| format!("unknown time zone `{name}` (use an IANA name like Asia/Tokyo)"))
 }
 
 /// A time bound: RFC 3339 with a zone, or a date / date and time in `zone`.

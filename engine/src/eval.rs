@@ -275,6 +275,10 @@ impl Program {
                 part.extract(v, &self.timezone)
                     .is_some_and(|x| op.holds(x, *value))
             }),
+            ValueTest::Calendar(calendar) => any_value(subject, event, |v| {
+                crate::compile::matcher::parse_time(v)
+                    .is_some_and(|t| calendar.contains(t, &self.timezone))
+            }),
             ValueTest::FieldRef {
                 other,
                 anchor,

@@ -24,4 +24,5 @@ pub mod input;
 pub mod logsource;
 pub mod order;
 pub mod rule;
+pub mod site;
 pub mod yaml;

@@ -47,6 +47,7 @@ struct Modifiers {
     neq: bool,
     compare: Option<Compare>,
     time_part: Option<TimePart>,
+    calendar: bool,
 }
 
 fn parse_modifiers(names: &[String]) -> Result<Modifiers, String> {
@@ -82,6 +83,7 @@ fn parse_modifiers(names: &[String]) -> Result<Modifiers, String> {
             "exists" => m.exists = true,
             "fieldref" => m.fieldref = true,
             "expand" => m.expand = true,
+            "calendar" => m.calendar = true,
             "neq" => m.neq = true,
             "gt" | "gte" | "lt" | "lte" => {
                 if m.compare.is_some() {
@@ -118,6 +120,9 @@ fn parse_modifiers(names: &[String]) -> Result<Modifiers, String> {
     if m.exists && names.len() > 1 {
         return Err("`exists` stands alone".into());
     }
+    if m.calendar && names.len() > 1 {
+        return Err("`calendar` stands alone (negate it with `not` in the condition)".into());
+    }
     if m.fieldref && (encodes || m.re || m.cidr || m.expand) {
         return Err(
             "`fieldref` combines only with contains, startswith, endswith, cased, all and neq"
@@ -136,6 +141,8 @@ fn parse_modifiers(names: &[String]) -> Result<Modifiers, String> {
 /// What compiling an item needs besides the item.
 pub(crate) struct ItemContext<'a> {
     pub placeholders: &'a Placeholders,
+    /// The site's calendars (for `calendar`).
+    pub calendars: &'a crate::site::Calendars,
     /// Rule-local field and needle ids.
     pub ids: &'a mut LocalIds,
     pub regexes: &'a RegexCache,
@@ -153,7 +160,13 @@ pub(crate) fn compile_item(
 ) -> Result<Check, String> {
     let mut m = parse_modifiers(modifiers)?;
     if matches!(subject, Subject::Keywords(_)) {
-        if m.exists || m.fieldref || m.cidr || m.compare.is_some() || m.time_part.is_some() {
+        if m.exists
+            || m.fieldref
+            || m.cidr
+            || m.calendar
+            || m.compare.is_some()
+            || m.time_part.is_some()
+        {
             return Err("keyword searches take only string modifiers".into());
         }
         // A keyword is found anywhere in a value unless the rule anchors it.
@@ -204,6 +217,19 @@ fn compile_value(
     }
     if m.cidr {
         return Cidr::parse(text).map(|c| ValueTest::Cidr(Box::new([c])));
+    }
+    if m.calendar {
+        return context
+            .calendars
+            .get(text)
+            .map(|calendar| ValueTest::Calendar(calendar.clone()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = context.calendars.names().collect();
+                format!(
+                    "unknown calendar `{text}` (the site defines: {}; add calendars with --site FILE)",
+                    known.join(", ")
+                )
+            });
     }
     if let Some(part) = m.time_part {
         let value = parse_number(text)
@@ -445,6 +471,7 @@ mod tests {
             values,
             &mut ItemContext {
                 placeholders: &Placeholders::default(),
+                calendars: &Default::default(),
                 ids: &mut LocalIds::default(),
                 regexes: &RegexCache::default(),
                 rename: &|n| n.to_string(),

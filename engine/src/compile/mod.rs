@@ -37,8 +37,10 @@ use std::sync::Arc;
 pub struct Options {
     pub mapping: Mapping,
     pub placeholders: Placeholders,
-    /// The site's time zone, for the time-part modifiers.
+    /// The site's time zone, for the time-part and calendar modifiers.
     pub timezone: TimeZone,
+    /// The site's calendars and correlation settings.
+    pub site: crate::site::Site,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             mapping: Mapping::builtin(),
             placeholders: Placeholders::default(),
             timezone: TimeZone::UTC,
+            site: Default::default(),
         }
     }
 }
@@ -79,6 +82,8 @@ pub enum ValueTest {
         op: Compare,
         value: i64,
     },
+    /// The value is a time within the calendar (in the site's time zone).
+    Calendar(Arc<crate::site::Calendar>),
     /// The value compares with a value of another field of the event.
     FieldRef {
         other: FieldId,
@@ -393,6 +398,8 @@ pub fn compile(
             renames,
         })
         .collect();
+    let mut correlations = correlations;
+    errors.extend(options.site.tune(&mut correlations));
     let (correlations, correlation_errors) = crate::correlate::plan::build(
         correlations,
         &detections,
@@ -568,6 +575,7 @@ impl RuleBuild<'_> {
                         &item.values,
                         &mut item::ItemContext {
                             placeholders: &self.options.placeholders,
+                            calendars: &self.options.site.calendars,
                             ids: &mut self.ids,
                             regexes: self.regexes,
                             rename: &|other| target.field_name(other).to_string(),
