@@ -696,3 +696,296 @@ fn alerts_explain_codes_and_speak_japanese() {
         Some(2)
     );
 }
+
+const BRUTE_FORCE: &str = "title: Brute force
+id: bf
+name: brute_force
+level: high
+generate: true
+correlation:
+  type: event_count
+  rules: [wrong-pw]
+  group-by: [IpAddress]
+  timespan: 10m
+  condition: {gte: 5}
+";
+
+/// Failed logons from `ip`, one every `step` seconds from `start`.
+fn failures(start: &str, ip: &str, count: i64, step: i64) -> Vec<EventSpec> {
+    (0..count)
+        .map(|i| {
+            let time = at(start) + jiff::SignedDuration::from_secs(i * step);
+            failed_logon(&time.to_string(), &format!("user{i}"), ip)
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_split_over_files_correlates_as_one_stream_whatever_the_order_or_threads() {
+    let dir = TempDir::new("split");
+    // DC01's log archived in two files whose path order is the reverse of time order,
+    // and a second source, interleaved, one failure short of the threshold.
+    let mut older = failures("2024-05-01T09:00:00Z", "10.0.0.5", 3, 10);
+    older.extend(failures("2024-05-01T09:00:05Z", "10.0.0.6", 2, 10));
+    let mut newer = failures("2024-05-01T09:00:30Z", "10.0.0.5", 2, 10);
+    newer.extend(failures("2024-05-01T09:00:35Z", "10.0.0.6", 2, 10));
+    dir.evtx("logs/2-archive/Security.evtx", &older);
+    dir.evtx("logs/1-current/Security.evtx", &newer);
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/bf.yml", BRUTE_FORCE);
+    let rules = dir.join("rules");
+    let run = |inputs: &[&Path], threads: &str| {
+        let mut args = vec!["hunt"];
+        args.extend(inputs.iter().map(|p| s(p)));
+        args.extend(["-r", s(&rules), "-j", threads]);
+        let out = tansa(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let (current, archive) = (
+        dir.join("logs/1-current/Security.evtx"),
+        dir.join("logs/2-archive/Security.evtx"),
+    );
+    let one = run(&[&archive, &current], "1");
+    assert_eq!(one, run(&[&current, &archive], "8"));
+    assert_eq!(one, run(&[&dir.join("logs")], "2"));
+
+    let all = alerts(&one);
+    let correlations: Vec<&serde_json::Value> =
+        all.iter().filter(|a| a["kind"] == "correlation").collect();
+    assert_eq!(correlations.len(), 1, "{one}");
+    let c = correlations[0];
+    assert_eq!(c["rule"]["id"], "bf");
+    assert_eq!(c["rule"]["level"], "high");
+    assert_eq!(
+        c["time"], "2024-05-01T09:00:40.0000000Z",
+        "the fifth failure"
+    );
+    assert_eq!(c["host"], "DC01.example.local");
+    let body = &c["correlation"];
+    assert_eq!(body["type"], "event_count");
+    assert_eq!(body["group"], serde_json::json!({"IpAddress": "10.0.0.5"}));
+    assert_eq!(body["condition"], serde_json::json!({"gte": 5}));
+    assert_eq!(body["value"], 5);
+    assert_eq!(body["events_total"], 5);
+    assert_eq!(body["first_time"], "2024-05-01T09:00:00.0000000Z");
+    assert_eq!(
+        body["rules"],
+        serde_json::json!([{"id": "wrong-pw", "matches": 5}])
+    );
+    let files: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let file = e["source"]["file"].as_str().unwrap();
+            if file.contains("2-archive") {
+                "archive"
+            } else {
+                "current"
+            }
+        })
+        .collect();
+    assert_eq!(
+        files,
+        ["archive", "archive", "archive", "current", "current"]
+    );
+    // generate: true keeps the base rule's own alerts.
+    assert_eq!(
+        all.iter().filter(|a| a["rule"]["id"] == "wrong-pw").count(),
+        9
+    );
+    // The correlation alert comes in time order among the detections.
+    let times: Vec<&str> = all.iter().map(|a| a["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn a_filter_document_tunes_out_a_source_for_the_rules_it_names() {
+    let dir = TempDir::new("filter");
+    dir.evtx(
+        "logs/Security.evtx",
+        &[
+            failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5"),
+            failed_logon("2024-05-01T09:00:01Z", "scanner", "10.0.0.99"),
+        ],
+    );
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write(
+        "rules/other.yml",
+        rule("other", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write(
+        "rules/mf_scanner.yml",
+        "title: Our vulnerability scanner\nid: mf-scanner\nlogsource: {product: windows}\nfilter:\n  rules: [wrong-pw]\n  scanner:\n    IpAddress: 10.0.0.99\n  condition: not scanner\n",
+    );
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut seen: Vec<(String, String)> = alerts(&stdout(&out))
+        .iter()
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["event"]["IpAddress"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("other".to_string(), "10.0.0.5".to_string()),
+            ("other".to_string(), "10.0.0.99".to_string()),
+            ("wrong-pw".to_string(), "10.0.0.5".to_string()),
+        ]
+    );
+    // `rules list` shows the filter did its work on the rule's listing too.
+    let list = tansa(&["rules", "list", "--json", s(&dir.join("rules"))]);
+    assert!(
+        stdout(&list).contains("\"filters\":[\"mf-scanner\"]"),
+        "{}",
+        stdout(&list)
+    );
+}
+
+#[test]
+fn site_settings_tune_correlations_and_define_business_hours() {
+    let dir = TempDir::new("site");
+    // Wednesday 2026-01-07: three failures at 19:30 Tokyo time (10:30 UTC).
+    dir.evtx(
+        "logs/Security.evtx",
+        &failures("2026-01-07T10:30:00Z", "10.0.0.5", 3, 10),
+    );
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/bf.yml", BRUTE_FORCE);
+    dir.write(
+        "rules/late.yml",
+        rule(
+            "after-hours",
+            "medium",
+            SECURITY,
+            "  selection:\n    EventID: 4625\n  working:\n    TimeCreated|calendar: business_hours\n  condition: selection and not working\n",
+        ),
+    );
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let hunt = |extra: &[&str]| {
+        let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
+        args.extend(extra);
+        tansa(&args)
+    };
+    let count = |out: &std::process::Output, id: &str| {
+        alerts(&stdout(out))
+            .iter()
+            .filter(|a| a["rule"]["id"] == id)
+            .count()
+    };
+    // Without a site file: UTC office hours (10:30 is inside), threshold 5 (not reached).
+    let plain = hunt(&[]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert_eq!(count(&plain, "after-hours"), 0);
+    assert_eq!(count(&plain, "bf"), 0);
+    let site = dir.write(
+        "site.yml",
+        "timezone: Asia/Tokyo\ncalendars:\n  business_hours:\n    days: [mon, tue, wed, thu, fri]\n    hours: '08:30-18:00'\ncorrelations:\n  brute_force:\n    condition: {gte: 3}\n",
+    );
+    let tuned = hunt(&["--site", s(&site)]);
+    assert_eq!(tuned.status.code(), Some(0), "{}", stderr(&tuned));
+    assert_eq!(
+        count(&tuned, "after-hours"),
+        3,
+        "19:30 in Tokyo is after hours"
+    );
+    assert_eq!(
+        count(&tuned, "bf"),
+        1,
+        "the site lowered the threshold to 3"
+    );
+    // --timezone wins over the site's zone: 10:30 UTC is inside again.
+    let utc = hunt(&["--site", s(&site), "--timezone", "UTC"]);
+    assert_eq!(count(&utc, "after-hours"), 0);
+    // A mistake in the site file is refused with its position.
+    let bad = dir.write(
+        "bad.yml",
+        "calendars:\n  business_hours:\n    hours: '8-18'\n",
+    );
+    let out = hunt(&["--site", s(&bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.yml:3:12"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_live_group_cap_is_reported_and_makes_the_run_partial() {
+    let dir = TempDir::new("cap");
+    let mut events = failures("2024-05-01T09:00:00Z", "10.0.0.5", 5, 1);
+    events.extend(failures("2024-05-01T09:00:00.5Z", "10.0.0.6", 5, 1));
+    events.sort_by_key(|e| e.time);
+    dir.evtx("logs/Security.evtx", &events);
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/bf.yml", BRUTE_FORCE);
+    let out = tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "--max-groups",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("5 match(es) were not correlated: the cap of 1 live groups was reached"),
+        "{}",
+        stderr(&out)
+    );
+    // The group that had room still fired.
+    let fired: Vec<serde_json::Value> = alerts(&stdout(&out))
+        .into_iter()
+        .filter(|a| a["kind"] == "correlation")
+        .collect();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0]["correlation"]["group"]["IpAddress"], "10.0.0.5");
+}
+
+#[test]
+fn rules_test_checks_correlation_groups_and_event_counts() {
+    let dir = TempDir::new("rules-test-correlation");
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/bf.yml", BRUTE_FORCE);
+    let scenario = "    scenario:\n      events:\n        - channel: Security\n          event_id: 4625\n          data: {SubStatus: '0xC000006A', IpAddress: 10.0.0.5, TargetUserName: 'u{n}'}\n          repeat: 6\n          every: 30s\n";
+    dir.write(
+        "rules/bf.tests.yml",
+        format!(
+            "tests:\n  - name: six failures from one source\n{scenario}    expect:\n      - {{rule: wrong-pw, count: 6}}\n      - {{rule: bf, count: 1, group: {{IpAddress: 10.0.0.5}}, events: 6}}\n  - name: a wrong group is caught\n{scenario}    expect:\n      - {{rule: wrong-pw, count: 6}}\n      - {{rule: bf, count: 1, group: {{IpAddress: 10.0.0.7}}}}\n"
+        ),
+    );
+    let out = tansa(&["rules", "test", s(&dir.join("rules"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ok   "), "{text}");
+    assert!(text.contains("FAIL "), "{text}");
+    assert!(
+        text.contains("bf (Brute force) group {IpAddress=10.0.0.7}: expected 1, got 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "bf (Brute force) group {IpAddress=10.0.0.5} with 6 events: expected 0, got 1"
+        ),
+        "{text}"
+    );
+}

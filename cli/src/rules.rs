@@ -156,6 +156,8 @@ fn list(args: &ListArgs) -> Result<u8> {
                 "file": info.source.path.display().to_string(),
                 "logsource": info.logsource.to_string(),
                 "reads": reads,
+                "filters": info.filters,
+                "alerts": raises_alerts(program, &info.meta.id),
             });
             println!("{value}");
         } else {
@@ -225,6 +227,17 @@ fn correlation_summary(info: &tansa_engine::correlate::CorrelationInfo) -> Strin
         info.rules.join(", "),
         info.timespan.text
     )
+}
+
+/// Whether a rule's own alerts are written (a correlation naming it can say
+/// `generate: false`).
+fn raises_alerts(program: &Program, id: &str) -> bool {
+    program
+        .compiled_rules()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.info.meta.id == id)
+        .all(|(index, _)| program.raises_alerts(index as u32))
 }
 
 /// Where a rule's events come from: `Channel: ids` per compiled target, or why it is idle.

@@ -26,7 +26,9 @@
 //! every rule under the given paths, so `expect` lists *all* the alerts of the run: a test
 //! fails if an expected rule does not fire, fires a different number of times, or another
 //! rule fires too. With `--require-tests`, every rule file must have a test that raises it
-//! (positive) and one that does not (negative).
+//! (positive) and one that does not (negative). A rule that stays silent because the
+//! correlations built on it say `generate: false` is raised through them: a test where one
+//! of those correlations fires is its positive test.
 
 use crate::exit;
 use crate::settings::CompileArgs;
@@ -132,7 +134,12 @@ pub fn run(args: &TestArgs) -> Result<u8> {
         let (mut positive, mut negative) = (false, false);
         for (index, test) in tests.tests.iter().enumerate() {
             for id in &ids {
-                if test.expect.iter().any(|e| &e.rule == id && e.count > 0) {
+                let raised_by = raised_through(program, id);
+                if test
+                    .expect
+                    .iter()
+                    .any(|e| e.count > 0 && raised_by.contains(&e.rule))
+                {
                     positive = true;
                 } else {
                     negative = true;
@@ -173,6 +180,36 @@ pub fn run(args: &TestArgs) -> Result<u8> {
     } else {
         exit::ALERTS
     })
+}
+
+/// The ids of the rules whose alerts show that rule `id` matched: itself and every
+/// correlation built on it, directly or through other correlations.
+fn raised_through(program: &Program, id: &str) -> Vec<String> {
+    let plan = program.correlations();
+    let nodes = plan.nodes();
+    let mut found = vec![id.to_string()];
+    let mut pending: Vec<usize> = plan
+        .inputs
+        .get(id)
+        .into_iter()
+        .flatten()
+        .map(|slot| slot.node as usize)
+        .chain(
+            nodes
+                .iter()
+                .position(|n| n.info.meta.id == id)
+                .into_iter()
+                .flat_map(|own| nodes[own].outputs.iter().map(|slot| slot.node as usize)),
+        )
+        .collect();
+    while let Some(node) = pending.pop() {
+        let node_id = &nodes[node].info.meta.id;
+        if !found.contains(node_id) {
+            found.push(node_id.clone());
+            pending.extend(nodes[node].outputs.iter().map(|slot| slot.node as usize));
+        }
+    }
+    found
 }
 
 /// The ids of the rules (detection and correlation) loaded from `file`.
