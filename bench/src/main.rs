@@ -61,6 +61,68 @@ fn main() -> Result<()> {
     )?;
     let all: Vec<Vec<u8>> = logs.iter().flat_map(|log| log.chunks.clone()).collect();
     write(&out_dir.join("security-mixed-30mb.evtx"), &all, 30)?;
+    logon_storm(&out_dir.join("logons-1gb"), 1024)?;
+    Ok(())
+}
+
+/// A domain controller's Security log, archived as 100 MiB files, of `megabytes` MiB in
+/// all: a week of network logons and failures from thousands of addresses, with a
+/// password-guessing burst from an outside address every few thousand events. It is what
+/// the correlation stage meets on a scheduled hunt over archives: many groups, most of
+/// them short-lived.
+fn logon_storm(dir: &Path, megabytes: u64) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random
+    };
+    let start: jiff::Timestamp = "2026-01-05T00:00:00Z".parse()?;
+    let (mut written, mut record, mut file_number) = (0u64, 0u64, 0);
+    let per_file = 250_000;
+    while written < megabytes * 1024 * 1024 {
+        let mut events = Vec::with_capacity(per_file);
+        for _ in 0..per_file {
+            record += 1;
+            let time = start + jiff::SignedDuration::from_millis(record as i64 * 200);
+            let roll = next() % 100;
+            let burst = record % 5000 < 40;
+            let (id, ip, user, status) = if burst {
+                let ip = format!("203.0.113.{}", record / 5000 % 250);
+                (4625, ip, format!("admin{}", record % 3), "0xC000006A")
+            } else {
+                let ip = format!("10.1.{}.{}", next() % 20, next() % 250);
+                let user = format!("user{}", next() % 2000);
+                match roll {
+                    0..60 => (4624, ip, user, ""),
+                    60..95 => (4625, ip, user, "0xC000006A"),
+                    _ => (4625, ip, user, "0xC0000064"),
+                }
+            };
+            let mut event = tansa_fixtures::EventSpec::new("Security", id)
+                .at(time)
+                .computer("DC01.clinic.local")
+                .data("TargetUserName", &user)
+                .data("TargetDomainName", "CLINIC")
+                .data("LogonType", "3")
+                .data("WorkstationName", &format!("WS{}", next() % 500))
+                .data("IpAddress", &ip)
+                .data("IpPort", &(49152 + next() % 16000).to_string());
+            if id == 4625 {
+                event = event.data("Status", "0xC000006D").data("SubStatus", status);
+            }
+            event.record_id = Some(record);
+            events.push(event);
+        }
+        file_number += 1;
+        let path = dir.join(format!("Archive-Security-{file_number:02}.evtx"));
+        let bytes = tansa_fixtures::write_evtx(&events)?;
+        written += bytes.len() as u64;
+        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}: {} events, {} MiB", path.display(), events.len(), bytes.len() >> 20);
+    }
     Ok(())
 }
 
