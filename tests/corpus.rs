@@ -242,9 +242,25 @@ fn assert_alerts_within_their_rules_channels(alerts: &[serde_json::Value], rules
             (rule.meta.id.clone(), channels)
         })
         .collect();
+    // A detection alert's own event, and every event a correlation alert lists.
+    let mut seen: Vec<(&str, &str)> = Vec::new();
     for alert in alerts {
-        let id = alert["rule"]["id"].as_str().unwrap();
-        let channel = alert["channel"].as_str().unwrap();
+        if alert["kind"] == "correlation" {
+            for event in alert["correlation"]["events"].as_array().unwrap() {
+                if let Some(channel) = event["channel"].as_str()
+                    && event.get("alert").is_none()
+                {
+                    seen.push((event["rule"].as_str().unwrap(), channel));
+                }
+            }
+        } else {
+            seen.push((
+                alert["rule"]["id"].as_str().unwrap(),
+                alert["channel"].as_str().unwrap(),
+            ));
+        }
+    }
+    for (id, channel) in seen {
         if let Some(allowed) = &channels[id] {
             assert!(
                 allowed.iter().any(|c| c.eq_ignore_ascii_case(channel)),
@@ -359,6 +375,26 @@ fn the_rule_pack_over_the_attack_samples() {
         assert_eq!(alert["event"][field], value, "{rule} on {file}");
         assert_eq!(alert["lang"], "ja");
     }
+    // The one correlation the samples hold: a kerbrute-style guess of seven user names
+    // from one address (written both as IPv4 and as IPv4-mapped IPv6), within a second.
+    let correlations: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "correlation")
+        .collect();
+    assert_eq!(correlations.len(), 1, "{correlations:#?}");
+    let guess = &correlations[0]["correlation"];
+    assert_eq!(
+        correlations[0]["rule"]["id"],
+        "8f2893f3-f083-4ad6-8578-cf9255cbf3c2"
+    );
+    assert_eq!(guess["group"]["IpAddress"], "172.16.66.1");
+    assert_eq!(guess["values_total"], 7);
+    assert!(guess["events"].as_array().unwrap().iter().all(|e| {
+        e["source"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("kerberos_pwd_spray_4771.evtx")
+    }));
     // No RDP-client alert from a Security 1102 and the other way round: the pack has both
     // rules, and the corpus has Security 1102 events.
     for alert in &alerts {

@@ -207,6 +207,29 @@ fn interleaved_groups_are_counted_apart() {
 }
 
 #[test]
+fn ipv4_mapped_addresses_group_with_their_ipv4_form() {
+    let p = program(BRUTE_FORCE);
+    let stream = [
+        M(0, "failed", &ip("10.0.0.66")),
+        M(1, "failed", &ip("::ffff:10.0.0.66")),
+        M(2, "failed", &ip("::FFFF:10.0.0.66")),
+    ];
+    let fired = run(&p, &stream);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].group[0].1.as_deref(), Some("10.0.0.66"));
+    // Other IPv6 addresses stay as they are.
+    let other = run(
+        &p,
+        &[
+            M(0, "failed", &ip("::ffff:10.0.0.66")),
+            M(1, "failed", &ip("fe80::1")),
+            M(2, "failed", &ip("10.0.0.66")),
+        ],
+    );
+    assert!(other.is_empty());
+}
+
+#[test]
 fn value_count_counts_distinct_values() {
     let p = program(
         "title: Spray
@@ -340,7 +363,9 @@ correlation:
         ],
     );
     assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0].rule_counts, [1, 2]);
+    // The success before the failure is not part of the sequence, nor of its evidence.
+    assert_eq!(fired[0].rule_counts, [1, 1]);
+    assert_eq!(fired[0].first_time, START + 30 * 1_000_000_000);
 }
 
 #[test]
@@ -427,17 +452,30 @@ correlation:
         [("user".to_string(), Some("alice".to_string()))]
     );
     assert_eq!(outer[0].time, START + 50 * 1_000_000_000);
-    // Its evidence names the inner alert it was built on.
+    // Its evidence is the failures that made the inner correlation fire, that firing (with
+    // the inner alert's id), then the success.
     let inner = fired
         .iter()
         .find(|f| nodes[f.node as usize].info.meta.id == "many")
         .unwrap();
-    assert!(
-        outer[0]
-            .evidence
-            .iter()
-            .any(|e| e.alert.as_deref() == Some(inner.id.as_str()))
+    let evidence: Vec<(&str, Option<&str>)> = outer[0]
+        .evidence
+        .iter()
+        .map(|e| (&*e.rule, e.alert.as_deref()))
+        .collect();
+    assert_eq!(
+        evidence,
+        [
+            ("failed", None),
+            ("failed", None),
+            ("failed", None),
+            ("many", Some(inner.id.as_str())),
+            ("success", None)
+        ]
     );
+    assert_eq!(outer[0].events_total, 5);
+    assert_eq!(outer[0].first_time, START + 10 * 1_000_000_000);
+    assert_eq!(outer[0].rule_counts, [1, 1]);
     // generate is false: the inner correlation and both base rules stay silent.
     let inner_node = nodes.iter().find(|n| n.info.meta.id == "many").unwrap();
     assert!(!inner_node.emits);

@@ -18,6 +18,8 @@
 //! - Other conditions (`lt`, `lte`, `eq`, `neq`) are judged on whole windows, which open at
 //!   a group's first match and close a timespan later (or when the input ends).
 //! - The same event read twice (two copies of one log) counts once.
+//! - Group and counted values that are IPv4-mapped IPv6 addresses (`::ffff:10.0.0.5`) are
+//!   taken in their IPv4 form, as Windows writes one client both ways.
 //! - State is bounded: a group is dropped once its window is empty, and the number of live
 //!   groups is capped; matches refused at the cap are counted, never silently lost.
 
@@ -76,6 +78,9 @@ pub struct Evidence {
     pub format: Arc<str>,
     /// For an inner correlation's firing: that alert's id.
     pub alert: Option<Arc<str>>,
+    /// For an inner correlation's firing: the events that made it fire (its evidence when
+    /// it fired), so that an alert built on it shows them too.
+    pub parts: Arc<[Arc<Evidence>]>,
     /// The output order of the event (see `order`).
     pub key: crate::order::SortKey,
 }

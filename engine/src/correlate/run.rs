@@ -77,12 +77,14 @@ struct Episode {
 
 impl Episode {
     fn add(&mut self, entry: &Entry) {
-        let time = entry.evidence.time;
-        self.first = self.first.min(time);
-        self.last = self.last.max(time);
-        self.total += 1;
-        if self.evidence.len() < EVIDENCE_CAP {
-            self.evidence.push(entry.evidence.clone());
+        // An inner correlation's firing brings the events that made it fire, then itself.
+        for evidence in entry.evidence.parts.iter().chain([&entry.evidence]) {
+            self.first = self.first.min(evidence.time);
+            self.last = self.last.max(evidence.time);
+            self.total += 1;
+            if self.evidence.len() < EVIDENCE_CAP {
+                self.evidence.push(evidence.clone());
+            }
         }
         if let Value::Text(text) = &entry.value
             && self.seen.insert(text.clone())
@@ -190,6 +192,7 @@ impl<'p> Correlator<'p> {
             file: self.intern(&m.file),
             format: self.intern(&m.format),
             alert: None,
+            parts: Arc::new([]),
             key,
         });
         for &slot in slots {
@@ -238,6 +241,7 @@ impl<'p> Correlator<'p> {
                 .iter()
                 .find(|(n, _)| n == name)
                 .and_then(|(_, v)| v.as_deref())
+                .map(unmapped)
         };
         let key: GroupKey = node.group_fields[at.slot as usize]
             .iter()
@@ -368,7 +372,7 @@ impl<'p> Correlator<'p> {
                 episode.peak = episode.peak.max(value.unwrap_or(f64::NAN));
             } else if holds(value) {
                 let value = value.expect("holds");
-                let episode = open_episode(node, &group.key, group.window.entries(), value);
+                let episode = open_episode(node, &group.key, group.window.contributing(), value);
                 opened = Some(derived_of(node, &group.key, &episode));
                 group.episode = Some(episode);
             }
@@ -487,6 +491,20 @@ impl<'p> Correlator<'p> {
     }
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) as the IPv4 address it is; any other
+/// value as it is.
+fn unmapped(value: &str) -> &str {
+    let Some(prefix) = value.get(..7) else {
+        return value;
+    };
+    let rest = &value[7..];
+    if prefix.eq_ignore_ascii_case("::ffff:") && rest.parse::<std::net::Ipv4Addr>().is_ok() {
+        rest
+    } else {
+        value
+    }
+}
+
 fn group_fields(node: &Node, key: &GroupKey) -> Vec<(String, Option<String>)> {
     node.info
         .group_by
@@ -536,6 +554,7 @@ fn derived_of(node: &Node, key: &GroupKey, episode: &Episode) -> Option<Derived>
         evidence: Arc::new(Evidence {
             rule: node.info.meta.id.as_str().into(),
             alert: Some(episode.id.clone()),
+            parts: episode.evidence.clone().into(),
             key: SortKey {
                 rule: node.rank,
                 ..fired.key

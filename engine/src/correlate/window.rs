@@ -84,10 +84,6 @@ impl Window {
         }
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter()
-    }
-
     pub(crate) fn newest(&self) -> Option<&Entry> {
         self.entries.back()
     }
@@ -179,19 +175,30 @@ impl Window {
     /// match of the first rule, then the earliest match of the second after it, and so on.
     /// Taking the earliest at each step finds the longest such chain.
     fn ordered_prefix(&self) -> usize {
+        self.chain().count()
+    }
+
+    /// The (time, seq) of each step of the chain `ordered_prefix` counts.
+    fn chain(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
         let mut after = (i64::MIN, 0u64);
-        let mut steps = 0;
-        for times in &self.per_slot {
+        self.per_slot.iter().map_while(move |times| {
             let next = times.partition_point(|&(time, seq)| (time, seq) <= after);
-            match times.get(next) {
-                Some(&found) => {
-                    after = found;
-                    steps += 1;
-                }
-                None => break,
-            }
-        }
-        steps
+            let found = *times.get(next)?;
+            after = found;
+            Some(found)
+        })
+    }
+
+    /// The entries that count towards the aggregate: all of them, except that for
+    /// `temporal_ordered` those before the chain's first step do not.
+    pub(crate) fn contributing(&self) -> impl Iterator<Item = &Entry> {
+        let from = match self.kind {
+            CorrelationType::TemporalOrdered => self.chain().next(),
+            _ => None,
+        };
+        self.entries
+            .iter()
+            .filter(move |e| from.is_none_or(|f| (e.evidence.time, e.seq) >= f))
     }
 }
 
@@ -211,6 +218,7 @@ mod tests {
                 file: "f".into(),
                 format: "evtx".into(),
                 alert: None,
+                parts: Arc::new([]),
                 key: SortKey {
                     time: time.into(),
                     file: 0,
