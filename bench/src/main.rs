@@ -120,8 +120,14 @@ fn logon_storm(dir: &Path, megabytes: u64) -> Result<()> {
         let path = dir.join(format!("Archive-Security-{file_number:02}.evtx"));
         let bytes = tansa_fixtures::write_evtx(&events)?;
         written += bytes.len() as u64;
-        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}: {} events, {} MiB", path.display(), events.len(), bytes.len() >> 20);
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "{}: {} events, {} MiB",
+            path.display(),
+            events.len(),
+            bytes.len() >> 20
+        );
     }
     Ok(())
 }
