@@ -352,8 +352,14 @@ fn print_summary(
     if let Some(c) = &report.correlation {
         let s = &c.stats;
         eprintln!(
-            "  correlation: {} match(es) in time order, {} duplicate(s) of an event already seen, {} without a time, {} over the group cap; {} fired; at most {} live group(s)",
-            s.matches, s.duplicates, c.untimed, s.over_cap, s.fired, s.peak_groups
+            "  correlation: {} match(es) in time order, {} duplicate(s) of an event already seen, {} without a time, {} over the group cap; {} fired; at most {} live group(s); {:.2} s",
+            s.matches,
+            s.duplicates,
+            c.untimed,
+            s.over_cap,
+            s.fired,
+            s.peak_groups,
+            c.elapsed.as_secs_f64()
         );
     }
 

@@ -7,14 +7,14 @@
 //! carry a sort key (event time, source file, record id, rule id), and alerts are written in
 //! that order, so the output is byte-identical at any thread count.
 //!
-//! Matches of rules that a correlation names also go, as small `Match` records, through a
+//! Matches of rules that a correlation names also go, as small records (`correlate::wire`), through a
 //! second external sort; once every file is read, the correlation stage takes them in time
 //! order (`correlate`), so a host's log split over several files, or a spray spread over
 //! several domain controllers, correlates as one stream.
 
 use crate::alert::{Alert, CorrelationAlert, Detection, EventSnapshot};
 use crate::compile::Program;
-use crate::correlate::{self, Correlator, Match};
+use crate::correlate::{self, Correlator, MatchRef};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::Scratch;
 use crate::event::Event;
@@ -117,6 +117,8 @@ pub struct CorrelationReport {
     pub untimed: u64,
     /// The live-group cap the hunt ran with.
     pub max_groups: usize,
+    /// The time the stage took (ordering the matches and correlating them).
+    pub elapsed: Duration,
 }
 
 impl HuntReport {
@@ -146,7 +148,7 @@ struct Shared<'a> {
     /// Output position of each compiled rule (sorted by rule id).
     rule_rank: Vec<u32>,
     sorter: Mutex<Sorter>,
-    /// Matches for the correlation stage, serialized `Match`es.
+    /// Matches for the correlation stage (`correlate::wire` records).
     matches: Mutex<Sorter>,
     untimed_matches: AtomicU64,
     levels: [AtomicU64; 5],
@@ -211,12 +213,14 @@ pub fn hunt(
     let correlation = if program.correlations().is_empty() {
         None
     } else {
-        let stats = correlate_matches(program, matches, options, &mut alerts, levels)
+        let started = Instant::now();
+        let stats = correlate_matches(program, files, matches, options, &mut alerts, levels)
             .map_err(spill_message)?;
         Some(CorrelationReport {
             stats,
             untimed: shared.untimed_matches.into_inner(),
             max_groups: options.max_groups,
+            elapsed: started.elapsed(),
         })
     };
     Ok(HuntReport {
@@ -236,6 +240,7 @@ fn spill_message(e: std::io::Error) -> String {
 /// becomes an alert (unless a correlation built on it keeps it silent).
 fn correlate_matches(
     program: &Program,
+    files: &[InputFile],
     matches: Sorter,
     options: &HuntOptions,
     alerts: &mut Sorter,
@@ -252,14 +257,37 @@ fn correlate_matches(
             }
             levels[node.info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
             let alert = CorrelationAlert::new(&node.info, &fired, options.lang);
-            lines.push((fired.key, alert.to_json_line()));
+            lines.push((fired.key, alert.to_json_line().into_bytes()));
         }
         alerts.extend(lines)
     };
-    matches.for_each(|key, line| {
-        let m: Match = serde_json::from_str(&line)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        correlator.push(key, &m);
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let damaged = || std::io::Error::new(std::io::ErrorKind::InvalidData, "a damaged match record");
+    matches.for_each(|key, bytes| {
+        let m = correlate::wire::decode(&bytes).ok_or_else(damaged)?;
+        let (rule, file) = (m.rule as usize, m.file as usize);
+        let compiled = program.compiled_rules().get(rule).ok_or_else(damaged)?;
+        let feed = program.feed(m.rule).ok_or_else(damaged)?;
+        let input = files.get(file).ok_or_else(damaged)?;
+        let fields = feed
+            .fields
+            .iter()
+            .zip(m.values)
+            .map(|((name, _), value)| (&**name, value))
+            .collect();
+        correlator.push(
+            key,
+            MatchRef {
+                time: m.time,
+                rule: &compiled.info.meta.id,
+                host: m.host,
+                channel: m.channel,
+                record_id: m.record,
+                file: &paths[file],
+                format: input.format.as_str(),
+                fields,
+            },
+        );
         write(&mut correlator, alerts)
     })?;
     correlator.finish();
@@ -375,8 +403,8 @@ impl Evaluator {
         shared: &Shared<'_>,
         file: usize,
         event: &mut Event,
-        alerts: &mut Vec<(SortKey, String)>,
-        matches: &mut Vec<(SortKey, String)>,
+        alerts: &mut Vec<(SortKey, Vec<u8>)>,
+        matches: &mut Vec<(SortKey, Vec<u8>)>,
     ) {
         let program = shared.program;
         if !in_window(event.time, shared.options) {
@@ -401,24 +429,18 @@ impl Evaluator {
             if let Some(feed) = program.feed(rule) {
                 match event_nanos(event) {
                     Some(time) => {
-                        let m = Match {
+                        let mut bytes = Vec::with_capacity(64);
+                        correlate::wire::encode(
+                            &mut bytes,
                             time,
-                            rule: info.meta.id.clone(),
-                            host: event.computer().map(str::to_string),
-                            channel: event.channel().map(str::to_string),
-                            record_id: event.record_id,
-                            file: input.path.display().to_string(),
-                            format: input.format.as_str().to_string(),
-                            fields: feed
-                                .fields
-                                .iter()
-                                .map(|(name, id)| {
-                                    (name.to_string(), event.first(*id).map(str::to_string))
-                                })
-                                .collect(),
-                        };
-                        let line = serde_json::to_string(&m).expect("matches always serialize");
-                        matches.push((key, line));
+                            rule,
+                            file as u32,
+                            event.record_id,
+                            event.computer(),
+                            event.channel(),
+                            feed.fields.iter().map(|(_, id)| event.first(*id)),
+                        );
+                        matches.push((key, bytes));
                     }
                     None => {
                         shared.untimed_matches.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +473,7 @@ impl Evaluator {
                 lang: shared.options.lang,
                 enrichment: &shared.options.enrichment,
             });
-            alerts.push((key, alert.to_json_line()));
+            alerts.push((key, alert.to_json_line().into_bytes()));
         }
     }
 }

@@ -56,7 +56,7 @@ impl SortKey {
 /// Collects serialized alerts and hands them back in key order.
 #[derive(Debug)]
 pub struct Sorter {
-    pending: Vec<(SortKey, String)>,
+    pending: Vec<(SortKey, Vec<u8>)>,
     pending_bytes: usize,
     budget: usize,
     runs: Vec<Run>,
@@ -95,8 +95,9 @@ impl Sorter {
         self.count == 0
     }
 
-    /// Adds alerts; spills to disk when the memory budget is exceeded.
-    pub fn extend(&mut self, alerts: Vec<(SortKey, String)>) -> io::Result<()> {
+    /// Adds entries (an alert's JSON line, or any bytes); spills to disk when the memory
+    /// budget is exceeded.
+    pub fn extend(&mut self, alerts: Vec<(SortKey, Vec<u8>)>) -> io::Result<()> {
         for (key, line) in alerts {
             self.pending_bytes += line.len() + KEY_BYTES + 24;
             self.pending.push((key, line));
@@ -126,7 +127,7 @@ impl Sorter {
         for (key, line) in self.pending.drain(..) {
             out.write_all(&key.to_bytes())?;
             out.write_all(&(line.len() as u64).to_le_bytes())?;
-            out.write_all(line.as_bytes())?;
+            out.write_all(&line)?;
         }
         out.flush()?;
         self.runs.push(run);
@@ -137,7 +138,7 @@ impl Sorter {
     /// Writes every alert, one per line, in key order.
     pub fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
         self.for_each(|_, line| {
-            out.write_all(line.as_bytes())?;
+            out.write_all(&line)?;
             out.write_all(b"\n")
         })
     }
@@ -146,7 +147,7 @@ impl Sorter {
     /// left in memory.
     pub fn for_each(
         mut self,
-        mut take: impl FnMut(SortKey, String) -> io::Result<()>,
+        mut take: impl FnMut(SortKey, Vec<u8>) -> io::Result<()>,
     ) -> io::Result<()> {
         self.pending.sort_unstable_by_key(|(key, _)| *key);
         if self.runs.is_empty() {
@@ -162,7 +163,7 @@ impl Sorter {
         let mut memory = std::mem::take(&mut self.pending).into_iter();
         // Heap of (key, source); source == readers.len() is the in-memory remainder.
         let mut heap = BinaryHeap::new();
-        let mut heads: Vec<Option<String>> = Vec::with_capacity(readers.len() + 1);
+        let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(readers.len() + 1);
         for (i, reader) in readers.iter_mut().enumerate() {
             let next = read_entry(reader)?;
             if let Some((key, _)) = &next {
@@ -193,7 +194,7 @@ impl Sorter {
     }
 }
 
-fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, String)>> {
+fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, Vec<u8>)>> {
     let mut key = [0u8; KEY_BYTES];
     match reader.read_exact(&mut key) {
         Ok(()) => {}
@@ -204,8 +205,6 @@ fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, String)>> {
     reader.read_exact(&mut len)?;
     let mut line = vec![0u8; u64::from_le_bytes(len) as usize];
     reader.read_exact(&mut line)?;
-    let line =
-        String::from_utf8(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok(Some((SortKey::from_bytes(&key), line)))
 }
 
@@ -234,12 +233,12 @@ mod tests {
 
     #[test]
     fn spilled_runs_merge_into_the_same_order_as_memory() {
-        let alerts: Vec<(SortKey, String)> = (0..5000)
+        let alerts: Vec<(SortKey, Vec<u8>)> = (0..5000)
             .map(|i| {
                 let t = (i * 7919 % 5000) as i128;
                 (
                     key(t, (i % 3) as u32),
-                    format!("{{\"t\":{t},\"r\":{}}}", i % 3),
+                    format!("{{\"t\":{t},\"r\":{}}}", i % 3).into_bytes(),
                 )
             })
             .collect();
@@ -261,7 +260,10 @@ mod tests {
         sorted.sort_by_key(|(k, _)| *k);
         assert_eq!(
             expected,
-            sorted.into_iter().map(|(_, l)| l).collect::<Vec<_>>()
+            sorted
+                .into_iter()
+                .map(|(_, l)| String::from_utf8(l).unwrap())
+                .collect::<Vec<_>>()
         );
     }
 }

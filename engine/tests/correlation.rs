@@ -68,7 +68,7 @@ fn run_with(program: &Program, matches: &[M<'_>], max_groups: usize) -> (Vec<Fir
                 .map(|(n, v)| (n.to_string(), Some(v.to_string())))
                 .collect(),
         };
-        correlator.push(key(&m), &m);
+        correlator.push(key(&m), m.as_ref());
         fired.extend(correlator.drain());
     }
     correlator.finish();
@@ -505,7 +505,7 @@ fn the_same_event_read_twice_counts_once() {
             format: "evtx".into(),
             fields: vec![("IpAddress".into(), Some("10.0.0.1".into()))],
         };
-        correlator.push(key(&m), &m);
+        correlator.push(key(&m), m.as_ref());
     }
     correlator.finish();
     assert!(correlator.drain().is_empty());

@@ -29,6 +29,7 @@ mod window;
 
 pub use plan::{CorrelationInfo, Plan};
 pub use run::{Correlator, Fired, Stats};
+pub(crate) mod wire;
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -62,6 +63,38 @@ pub struct Match {
     pub format: String,
     /// The values correlations group and count by, by the name they use.
     pub fields: Vec<(String, Option<String>)>,
+}
+
+impl Match {
+    pub fn as_ref(&self) -> MatchRef<'_> {
+        MatchRef {
+            time: self.time,
+            rule: &self.rule,
+            host: self.host.as_deref(),
+            channel: self.channel.as_deref(),
+            record_id: self.record_id,
+            file: &self.file,
+            format: &self.format,
+            fields: self
+                .fields
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_deref()))
+                .collect(),
+        }
+    }
+}
+
+/// A match borrowed from wherever it is stored (see `Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRef<'a> {
+    pub time: i64,
+    pub rule: &'a str,
+    pub host: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub record_id: u64,
+    pub file: &'a str,
+    pub format: &'a str,
+    pub fields: Vec<(&'a str, Option<&'a str>)>,
 }
 
 /// One event (or one firing of an inner correlation) that contributed to a correlation.

@@ -9,7 +9,7 @@
 
 use super::plan::{Node, Plan};
 use super::window::{Entry, Value, Window};
-use super::{EVIDENCE_CAP, Evidence, Match, Slot};
+use super::{EVIDENCE_CAP, Evidence, MatchRef, Slot};
 use crate::hash::fnv1a128;
 use crate::order::SortKey;
 use std::cmp::Reverse;
@@ -131,8 +131,9 @@ pub struct Correlator<'p> {
     timers: BinaryHeap<Timer>,
     now: i64,
     seq: u64,
-    /// Identities of the matches taken at time `now`, to drop a second copy.
-    taken_now: HashSet<String>,
+    /// Identities of the matches taken at time `now` (interned rule, host, channel and
+    /// file by address, and the record id), to drop a second copy.
+    taken_now: HashSet<([usize; 4], u64)>,
     strings: HashSet<Arc<str>>,
     max_groups: usize,
     live_groups: usize,
@@ -167,30 +168,34 @@ impl<'p> Correlator<'p> {
     }
 
     /// Takes one match. Matches must come in the order of their `key`.
-    pub fn push(&mut self, key: SortKey, m: &Match) {
-        let Some(slots) = self.plan.inputs.get(&m.rule) else {
+    pub fn push(&mut self, key: SortKey, m: MatchRef<'_>) {
+        let Some(slots) = self.plan.inputs.get(m.rule) else {
             return;
         };
         self.stats.matches += 1;
         self.advance(m.time);
-        let identity = match (&m.host, &m.channel) {
-            (Some(host), Some(channel)) => {
-                format!("{}\0e\0{host}\0{channel}\0{}", m.rule, m.record_id)
-            }
-            _ => format!("{}\0f\0{}\0{}", m.rule, m.file, m.record_id),
+        let rule = self.intern(m.rule);
+        let host = m.host.map(|s| self.intern(s));
+        let channel = m.channel.map(|s| self.intern(s));
+        let file = self.intern(m.file);
+        // Interned strings are one allocation per text, so their addresses identify them.
+        let address = |s: &Arc<str>| Arc::as_ptr(s) as *const u8 as usize;
+        let identity = match (&host, &channel) {
+            (Some(host), Some(channel)) => [address(&rule), address(host), address(channel), 0],
+            _ => [address(&rule), 0, 0, address(&file)],
         };
-        if !self.taken_now.insert(identity) {
+        if !self.taken_now.insert((identity, m.record_id)) {
             self.stats.duplicates += 1;
             return;
         }
         let evidence = Arc::new(Evidence {
             time: m.time,
-            rule: self.intern(&m.rule),
-            host: m.host.as_deref().map(|s| self.intern(s)),
-            channel: m.channel.as_deref().map(|s| self.intern(s)),
+            rule,
+            host,
+            channel,
             record_id: m.record_id,
-            file: self.intern(&m.file),
-            format: self.intern(&m.format),
+            file,
+            format: self.intern(m.format),
             alert: None,
             parts: Arc::new([]),
             key,
@@ -233,14 +238,14 @@ impl<'p> Correlator<'p> {
         shared
     }
 
-    fn feed(&mut self, at: Slot, evidence: Arc<Evidence>, fields: &[(String, Option<String>)]) {
+    fn feed(&mut self, at: Slot, evidence: Arc<Evidence>, fields: &[(&str, Option<&str>)]) {
         let plan = self.plan;
         let node = &plan.nodes[at.node as usize];
         let lookup = |name: &str| {
             fields
                 .iter()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| v.as_deref())
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| *v)
                 .map(unmapped)
         };
         let key: GroupKey = node.group_fields[at.slot as usize]
@@ -275,8 +280,13 @@ impl<'p> Correlator<'p> {
     }
 
     fn feed_derived(&mut self, derived: Derived) {
+        let fields: Vec<(&str, Option<&str>)> = derived
+            .fields
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_deref()))
+            .collect();
         for &out in &derived.outputs {
-            self.feed(out, derived.evidence.clone(), &derived.fields);
+            self.feed(out, derived.evidence.clone(), &fields);
         }
     }
 
