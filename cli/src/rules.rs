@@ -147,65 +147,74 @@ fn list(args: &ListArgs) -> Result<u8> {
     let program = &ruleset.program;
     for info in program.rules() {
         let reads = reads(program, &info.meta.id);
-        if args.json {
-            let value = serde_json::json!({
-                "id": info.meta.id,
-                "title": info.meta.title,
-                "level": info.meta.level.as_str(),
-                "status": info.meta.status,
-                "file": info.source.path.display().to_string(),
+        print_rule(
+            args.json,
+            &info.meta,
+            &info.source.path,
+            &reads,
+            serde_json::json!({
                 "logsource": info.logsource.to_string(),
-                "reads": reads,
                 "filters": info.filters,
                 "alerts": raises_alerts(program, &info.meta.id),
-            });
-            println!("{value}");
-        } else {
-            println!(
-                "{:<13} {:<12} {:<36}  {}  [{}]",
-                info.meta.level.as_str(),
-                info.meta.status.as_deref().unwrap_or("-"),
-                info.meta.id,
-                info.meta.title,
-                reads.join("; ")
-            );
-        }
+            }),
+        );
     }
     for node in program.correlations().nodes() {
         let info = &node.info;
-        let reads = vec![correlation_summary(info)];
-        if args.json {
-            let value = serde_json::json!({
-                "id": info.meta.id,
-                "title": info.meta.title,
-                "level": info.meta.level.as_str(),
-                "status": info.meta.status,
-                "file": info.source.path.display().to_string(),
+        print_rule(
+            args.json,
+            &info.meta,
+            &info.source.path,
+            &[correlation_summary(info)],
+            serde_json::json!({
                 "correlation": info.kind.as_str(),
                 "rules": info.rules,
                 "group_by": info.group_by,
                 "timespan": info.timespan.text,
                 "condition": info.condition.to_string(),
                 "alerts": node.emits,
-                "reads": reads,
-            });
-            println!("{value}");
-        } else {
-            println!(
-                "{:<13} {:<12} {:<36}  {}  [{}]",
-                info.meta.level.as_str(),
-                info.meta.status.as_deref().unwrap_or("-"),
-                info.meta.id,
-                info.meta.title,
-                reads.join("; ")
-            );
-        }
+            }),
+        );
     }
     Ok(if ruleset.errors.is_empty() {
         exit::OK
     } else {
         exit::RULES
     })
+}
+
+/// One line of `rules list`: a table row, or with `--json` an object of the rule's
+/// metadata, where it reads, and `extra`.
+fn print_rule(
+    json: bool,
+    meta: &tansa_engine::rule::Meta,
+    file: &std::path::Path,
+    reads: &[String],
+    extra: serde_json::Value,
+) {
+    if json {
+        let mut value = serde_json::json!({
+            "id": meta.id,
+            "title": meta.title,
+            "level": meta.level.as_str(),
+            "status": meta.status,
+            "file": file.display().to_string(),
+            "reads": reads,
+        });
+        if let (Some(object), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
+            object.extend(extra);
+        }
+        println!("{value}");
+    } else {
+        println!(
+            "{:<13} {:<12} {:<36}  {}  [{}]",
+            meta.level.as_str(),
+            meta.status.as_deref().unwrap_or("-"),
+            meta.id,
+            meta.title,
+            reads.join("; ")
+        );
+    }
 }
 
 /// `event_count gte 10 of [a] by IpAddress within 5m`.
