@@ -597,10 +597,26 @@ pub(crate) fn string_list(ctx: &Ctx, doc: &Node, key: &str) -> Result<Vec<String
             .strings()
             .map(|v| v.into_iter().map(str::to_string).collect())
             .ok_or_else(|| {
-                ctx.error(
-                    node.pos,
-                    format!("`{key}` must be a list of text, not {}", node.kind()),
-                )
+                // Point at the item that is not text: usually one with an unquoted `: `,
+                // which YAML reads as a mapping.
+                let item = match &node.value {
+                    Value::Seq(items) => items.iter().find(|item| item.as_str().is_none()),
+                    _ => None,
+                };
+                match item {
+                    Some(item) => ctx.error(
+                        item.pos,
+                        format!(
+                            "`{key}` must be a list of text, but this item is {} \
+                             (quote text that contains `: `)",
+                            item.kind()
+                        ),
+                    ),
+                    None => ctx.error(
+                        node.pos,
+                        format!("`{key}` must be a list of text, not {}", node.kind()),
+                    ),
+                }
             }),
     }
 }
@@ -861,6 +877,17 @@ detection:
     - IpAddress: '-'
   condition: selection and not filter or keywords
 ";
+
+    #[test]
+    fn a_list_item_with_an_unquoted_colon_is_pointed_at() {
+        let text = RULE.replace(
+            "level: high\n",
+            "level: high\nfalsepositives:\n  - Admins\n  - Backups (nightly: 2am)\n",
+        );
+        let error = parse_one(&text).unwrap_err();
+        assert_eq!((error.pos.line, error.pos.column), (7, 5), "{error}");
+        assert!(error.message.contains("this item is a mapping"), "{error}");
+    }
 
     #[test]
     fn a_rule_loads_with_its_metadata() {
