@@ -25,7 +25,7 @@ pub mod well_known {
     pub const PROVIDER_NAME: FieldId = 3;
     pub const EVENT_RECORD_ID: FieldId = 4;
     pub const TIME_CREATED: FieldId = 5;
-    pub(super) const NAMES: [&str; 6] = [
+    pub const NAMES: [&str; 6] = [
         "EventID",
         "Channel",
         "Computer",

@@ -136,7 +136,7 @@ detection:
 }
 
 #[test]
-fn rules_for_other_products_load_and_stay_idle() {
+fn other_products_read_syslog_and_unknown_ones_stay_idle() {
     let p = program(
         "title: linux
 id: linux
@@ -146,17 +146,47 @@ logsource:
 detection:
   keywords: ['Failed password']
   condition: keywords
+---
+title: fortigate
+id: fortigate
+logsource:
+  product: fortigate
+detection:
+  selection: {action: deny}
+  condition: selection
+---
+title: zeek
+id: zeek
+logsource:
+  product: zeek
+  service: dns
+detection:
+  selection: {query: x}
+  condition: selection
 ",
     );
-    assert_eq!(p.rules().len(), 1);
+    assert_eq!(p.rules().len(), 3);
     assert_eq!(p.idle().len(), 1);
-    assert!(p.idle()[0].reason.contains("linux"));
-    let e = event(
-        &p,
-        &[("Channel", "Security"), ("EventID", "4625")],
-        &[("M", "Failed password")],
-    );
-    assert!(matching(&p, &e).is_empty());
+    assert!(p.idle()[0].reason.contains("zeek"));
+    let sshd = |channel: &str| {
+        event(
+            &p,
+            &[("Channel", channel)],
+            &[("message", "Failed password for root from 203.0.113.5")],
+        )
+    };
+    assert_eq!(matching(&p, &sshd("syslog")), ["linux"]);
+    assert!(matching(&p, &sshd("Security")).is_empty());
+    // A device rule also needs the device: the parser's `product`.
+    let deny = |product: &str| {
+        event(
+            &p,
+            &[("Channel", "syslog")],
+            &[("product", product), ("action", "deny")],
+        )
+    };
+    assert_eq!(matching(&p, &deny("fortigate")), ["fortigate"]);
+    assert!(matching(&p, &deny("asa")).is_empty());
 }
 
 #[test]

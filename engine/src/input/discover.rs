@@ -1,12 +1,15 @@
 //! Finding inputs: files and folders (recursively), include/exclude globs, and the format
 //! of each file by its first bytes, never by its extension (a log copied off a machine can
-//! be named anything).
+//! be named anything): EVTX by its magic, JSON lines by a leading `{`, syslog by its
+//! header or a known device payload. gzip files are looked into, and each member of a zip
+//! collection is an input of its own.
 //!
 //! Inputs are only read: files are opened read-only, and nothing is created, renamed or
 //! locked beside them. Folders are listed in sorted order so that every run sees the same
 //! files in the same order. Symbolic links to folders are not followed (a link loop in a
 //! collection would never end); links to files are read.
 
+use super::source;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::fs::File;
 use std::io::Read;
@@ -16,26 +19,65 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     Evtx,
+    /// Syslog lines from network devices and Unix hosts (see `input::syslog`).
+    Syslog,
+    /// One JSON object per line (see `input::json`).
+    Json,
 }
 
 impl Format {
-    pub const ALL: [Format; 1] = [Format::Evtx];
+    pub const ALL: [Format; 3] = [Format::Evtx, Format::Syslog, Format::Json];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Evtx => "evtx",
+            Format::Syslog => "syslog",
+            Format::Json => "json",
         }
     }
 }
 
+/// How a file holds its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Container {
+    Plain,
+    /// gzip (one or several members).
+    Gzip,
+    /// One member of a zip archive: its index and its name (a label, never a path).
+    Zip {
+        index: usize,
+        name: String,
+    },
+}
+
 pub const EVTX_MAGIC: &[u8; 8] = b"ElfFile\0";
+const GZIP_MAGIC: &[u8; 2] = b"\x1f\x8b";
+const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
+
+/// How much of a file (expanded) is read to tell its format.
+const SNIFF_BYTES: usize = 8192;
 
 /// A file to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {
+    /// The file on disk.
     pub path: PathBuf,
+    pub container: Container,
     pub format: Format,
+    /// Bytes on disk (for a zip member, its compressed size).
     pub size: u64,
+    /// The year the file (or zip member) was last written, for syslog lines without one.
+    pub modified_year: Option<i16>,
+}
+
+impl InputFile {
+    /// How alerts and messages name it: its path, or `archive.zip:member/name`.
+    pub fn name(&self) -> String {
+        match &self.container {
+            Container::Zip { name, .. } => format!("{}:{name}", self.path.display()),
+            _ => self.path.display().to_string(),
+        }
+    }
 }
 
 /// A path that was not read, and why.
@@ -114,7 +156,8 @@ pub fn discover(paths: &[PathBuf], filter: &Filter) -> Discovered {
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => walk(path, path, filter, &mut found),
-            Ok(meta) => classify(path, meta.len(), &mut found),
+            // A file named on the command line is read whatever its name.
+            Ok(meta) => classify(path, path, meta.len(), &Filter::default(), &mut found),
             Err(e) => found.failed.push(Skipped {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -176,13 +219,9 @@ fn walk(root: &Path, dir: &Path, filter: &Filter, found: &mut Discovered) {
                 }
             }
         }
-        let relative = path.strip_prefix(root).unwrap_or(&path);
-        if let Err(reason) = filter.check(relative) {
-            found.skipped.push(Skipped { path, reason });
-            continue;
-        }
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         match std::fs::metadata(&path) {
-            Ok(meta) => classify(&path, meta.len(), found),
+            Ok(meta) => classify(&path, &relative, meta.len(), filter, found),
             Err(e) => found.failed.push(Skipped {
                 path,
                 reason: e.to_string(),
@@ -191,40 +230,159 @@ fn walk(root: &Path, dir: &Path, filter: &Filter, found: &mut Discovered) {
     }
 }
 
-fn classify(path: &Path, size: u64, found: &mut Discovered) {
-    match sniff(path) {
-        Ok(Some(format)) => found.files.push(InputFile {
+/// Sorts one file into inputs, skipped or failed. Globs apply to what is read: a plain or
+/// gzip file by its path below the input folder, a zip archive's members by their names.
+fn classify(path: &Path, relative: &Path, size: u64, filter: &Filter, found: &mut Discovered) {
+    let skip = |found: &mut Discovered, reason: String| {
+        found.skipped.push(Skipped {
             path: path.to_path_buf(),
+            reason,
+        })
+    };
+    let head = match File::open(path).and_then(|mut f| source::head(&mut f, SNIFF_BYTES)) {
+        Ok(head) => head,
+        Err(e) => {
+            found.failed.push(Skipped {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            });
+            return;
+        }
+    };
+    let modified_year = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).year());
+    if head.starts_with(ZIP_MAGIC) {
+        classify_zip(path, size, filter, found);
+        return;
+    }
+    if let Err(reason) = filter.check(relative) {
+        skip(found, reason);
+        return;
+    }
+    let (container, format) = if head.starts_with(GZIP_MAGIC) {
+        let inner = flate2::read::MultiGzDecoder::new(&head[..]);
+        let expanded = source::head(&mut inner.take(SNIFF_BYTES as u64), SNIFF_BYTES);
+        match expanded {
+            Ok(expanded) => (Container::Gzip, sniff_bytes(&expanded)),
+            Err(e) => {
+                found.failed.push(Skipped {
+                    path: path.to_path_buf(),
+                    reason: format!("not a readable gzip file: {e}"),
+                });
+                return;
+            }
+        }
+    } else {
+        (Container::Plain, sniff_bytes(&head))
+    };
+    match format {
+        Some(format) => found.files.push(InputFile {
+            path: path.to_path_buf(),
+            container,
             format,
             size,
+            modified_year,
         }),
-        Ok(None) => found.skipped.push(Skipped {
-            path: path.to_path_buf(),
-            reason: if size == 0 {
-                "empty file".into()
-            } else {
-                "not a format tansa reads".into()
-            },
-        }),
-        Err(e) => found.failed.push(Skipped {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }),
+        None if size == 0 => skip(found, "empty file".into()),
+        None => skip(found, "not a format tansa reads".into()),
     }
 }
 
-/// The format of a file, from its first bytes.
-pub fn sniff(path: &Path) -> std::io::Result<Option<Format>> {
-    let mut head = [0u8; 8];
-    let mut file = File::open(path)?;
-    let mut read = 0;
-    while read < head.len() {
-        match file.read(&mut head[read..])? {
-            0 => break,
-            n => read += n,
+/// Every member of a zip archive that holds a format tansa reads becomes an input.
+fn classify_zip(path: &Path, size: u64, filter: &Filter, found: &mut Discovered) {
+    let label = |name: &str| PathBuf::from(format!("{}:{name}", path.display()));
+    let archive = File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string()));
+    let mut archive = match archive {
+        Ok(archive) => archive,
+        Err(e) => {
+            found.failed.push(Skipped {
+                path: path.to_path_buf(),
+                reason: format!("cannot read the zip: {e}"),
+            });
+            return;
+        }
+    };
+    let mut members = Vec::new();
+    for index in 0..archive.len() {
+        let mut member = match archive.by_index(index) {
+            Ok(member) => member,
+            Err(e) => {
+                found.failed.push(Skipped {
+                    path: label(&format!("#{index}")),
+                    reason: format!("cannot read the zip member: {e}"),
+                });
+                continue;
+            }
+        };
+        let name = member
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| String::from_utf8_lossy(member.name_raw()).into_owned());
+        if member.is_dir() {
+            continue;
+        }
+        if let Err(reason) = filter.check(Path::new(&name)) {
+            found.skipped.push(Skipped {
+                path: label(&name),
+                reason,
+            });
+            continue;
+        }
+        let modified_year = member.last_modified().map(|t| t.year() as i16);
+        let compressed = member.compressed_size();
+        let head = source::head(&mut member, SNIFF_BYTES);
+        let format = match head {
+            Ok(head) if head.starts_with(ZIP_MAGIC) || head.starts_with(GZIP_MAGIC) => {
+                found.skipped.push(Skipped {
+                    path: label(&name),
+                    reason: "an archive inside an archive (unpack the outer one first)".into(),
+                });
+                continue;
+            }
+            Ok(head) => sniff_bytes(&head),
+            Err(e) => {
+                found.failed.push(Skipped {
+                    path: label(&name),
+                    reason: format!("cannot read the zip member: {e}"),
+                });
+                continue;
+            }
+        };
+        match format {
+            Some(format) => members.push(InputFile {
+                path: path.to_path_buf(),
+                container: Container::Zip { index, name },
+                format,
+                size: compressed.min(size),
+                modified_year,
+            }),
+            None => found.skipped.push(Skipped {
+                path: label(&name),
+                reason: "not a format tansa reads".into(),
+            }),
         }
     }
-    Ok((read == head.len() && &head == EVTX_MAGIC).then_some(Format::Evtx))
+    // Members in name order, so runs agree whatever order the archive lists them in.
+    members.sort_by_key(InputFile::name);
+    found.files.extend(members);
+}
+
+/// The format of a file, from its first bytes (expanded, for a compressed one).
+pub fn sniff_bytes(head: &[u8]) -> Option<Format> {
+    if head.starts_with(EVTX_MAGIC) {
+        return Some(Format::Evtx);
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first == b'{' {
+        return Some(Format::Json);
+    }
+    super::syslog::looks_like_syslog(text).then_some(Format::Syslog)
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct ChunkStats {
     pub skipped: u64,
     /// Records that could not be read.
     pub failed: u64,
+    /// Text lines cut at `lines::MAX_LINE_BYTES` (the start was read as the record).
+    pub cut_lines: u64,
     /// Chunks that could not be read at all.
     pub failed_chunks: u64,
     /// The first few errors, with where they happened.
@@ -55,7 +57,7 @@ pub struct ChunkStats {
 const MAX_ERRORS_KEPT: usize = 5;
 
 impl ChunkStats {
-    fn error(&mut self, message: String) {
+    pub(crate) fn error(&mut self, message: String) {
         if self.errors.len() < MAX_ERRORS_KEPT {
             self.errors.push(message);
         }
@@ -65,6 +67,7 @@ impl ChunkStats {
         self.records += other.records;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.cut_lines += other.cut_lines;
         self.failed_chunks += other.failed_chunks;
         for e in &other.errors {
             if self.errors.len() < MAX_ERRORS_KEPT {
@@ -98,7 +101,7 @@ impl EvtxReader {
         if !parser.header().validate_checksum() {
             notes.push("the file header checksum does not match (records are still read)".into());
         }
-        let settings = Arc::new(ParserSettings::new().indent(false));
+        let settings = settings();
         Ok(EvtxReader {
             parser,
             settings,
@@ -135,6 +138,85 @@ impl EvtxReader {
     pub fn settings(&self) -> Arc<ParserSettings> {
         self.settings.clone()
     }
+}
+
+/// The parser settings every chunk is read with.
+pub fn settings() -> Arc<ParserSettings> {
+    Arc::new(ParserSettings::new().indent(false))
+}
+
+/// The chunks of an EVTX file read as a stream (a zip member, a gzip file), in file order:
+/// no seeking, so no wrap-around reordering, which only changes the order records are
+/// read in, never the output (alerts are ordered by time). `notes` receives what is wrong
+/// with the file as a whole.
+pub fn stream_chunks<'r>(
+    reader: &'r mut (dyn std::io::Read + Send),
+    notes: &'r mut Vec<String>,
+) -> impl Iterator<Item = (u64, ChunkSource)> + Send + 'r {
+    let mut header = vec![0u8; FILE_HEADER_SIZE as usize];
+    let header_ok = match read_full(reader, &mut header) {
+        Ok(n) if n == header.len() && header.starts_with(b"ElfFile\0") => true,
+        Ok(n) => {
+            notes.push(format!(
+                "truncated: {n} bytes, shorter than the 4096-byte EVTX file header"
+            ));
+            false
+        }
+        Err(e) => {
+            notes.push(format!("cannot read: {e}"));
+            false
+        }
+    };
+    let mut number = 0u64;
+    std::iter::from_fn(move || {
+        if !header_ok {
+            return None;
+        }
+        loop {
+            let mut data = vec![0u8; CHUNK_SIZE as usize];
+            let read = match read_full(reader, &mut data) {
+                Ok(read) => read,
+                Err(e) => {
+                    notes.push(format!("cannot read past chunk {number}: {e}"));
+                    return None;
+                }
+            };
+            if read == 0 {
+                return None;
+            }
+            if read < data.len() {
+                notes.push(format!(
+                    "the file ends with a partial chunk ({read} of {CHUNK_SIZE} bytes); its records cannot be read"
+                ));
+                return None;
+            }
+            let this = number;
+            number += 1;
+            // Unused chunks of a log that never filled are zeros.
+            if data.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let source = match EvtxChunkData::new(data, false) {
+                Ok(chunk) => ChunkSource::Data(Box::new(chunk)),
+                Err(e) => ChunkSource::Unreadable(describe(&e)),
+            };
+            return Some((this, source));
+        }
+    })
+}
+
+/// Reads until `buf` is full or the input ends; the number of bytes read.
+fn read_full(reader: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Reads one chunk: for each record, fills `event` and calls `on_event`. `keep` is asked

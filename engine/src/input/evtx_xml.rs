@@ -246,22 +246,13 @@ fn attribute_field(
     attr: &str,
     raw_value: &str,
 ) {
-    let bare = section == Section::System
-        && matches!(
-            (element, attr),
-            ("TimeCreated", "SystemTime")
-                | ("Execution", "ProcessID")
-                | ("Execution", "ThreadID")
-                | ("Security", "UserID")
-                | ("Correlation", "ActivityID")
-                | ("Correlation", "RelatedActivityID")
-        );
+    let bare = (section == Section::System)
+        .then(|| bare_attribute(element, attr))
+        .flatten();
     let text = event.text_mut();
     let name_start = text.len();
-    if bare && element == "TimeCreated" {
-        text.push_str(element);
-    } else if bare {
-        text.push_str(attr);
+    if let Some(bare) = bare {
+        text.push_str(bare);
     } else {
         text.push_str(element);
         text.push('_');
@@ -277,6 +268,19 @@ fn attribute_field(
         id,
         origin(section),
     );
+}
+
+/// The bare name rules use for a `<System>` attribute, if it has one (`TimeCreated` for its
+/// SystemTime, `ProcessID` for Execution's, ...). Other inputs of Windows events (JSON) name
+/// fields the same way.
+pub(crate) fn bare_attribute<'a>(element: &'a str, attr: &'a str) -> Option<&'a str> {
+    match (element, attr) {
+        ("TimeCreated", "SystemTime") => Some(element),
+        ("Execution", "ProcessID" | "ThreadID")
+        | ("Security", "UserID")
+        | ("Correlation", "ActivityID" | "RelatedActivityID") => Some(attr),
+        _ => None,
+    }
 }
 
 fn origin(section: Section) -> Origin {

@@ -1,9 +1,11 @@
-//! Which events a rule sees: Sigma `logsource` to EVTX channels, event ids and field names.
+//! Which events a rule sees: Sigma `logsource` to channels, event ids and field names.
 //!
 //! A rule only meets events of its channels, so Security 1102 (log cleared) and RDP client
-//! 1102 (outgoing connection) never meet each other's rules. The mapping is data: a
-//! built-in YAML (`windows.yml`, the Sigma taxonomy and SigmaHQ's thor.yml) that a user file
-//! can override entry by entry. A logsource resolves to one or more `Target`s; a category
+//! 1102 (outgoing connection) never meet each other's rules. Syslog lines all have the
+//! channel `syslog`; products other than Windows (linux, fortigate, cisco, ...) read it,
+//! narrowed by the vendor or product the parser recognised. The mapping is data: a
+//! built-in YAML (`mapping.yml`, the Sigma taxonomy and SigmaHQ's thor.yml) that a user
+//! file can override entry by entry. A logsource resolves to one or more `Target`s; a category
 //! like `process_creation` has two (Sysmon 1, and Security 4688 with renamed fields), and
 //! the rule is compiled once per target.
 
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-const BUILTIN: &str = include_str!("windows.yml");
+const BUILTIN: &str = include_str!("mapping.yml");
 
 /// One place a rule's events come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,7 @@ struct CategorySource {
 pub struct Mapping {
     services: BTreeMap<String, Vec<String>>,
     categories: BTreeMap<String, Vec<CategorySource>>,
+    products: BTreeMap<String, CategorySource>,
 }
 
 /// A mapping file that could not be used.
@@ -84,6 +87,7 @@ impl Mapping {
         let mut mapping = Mapping {
             services: BTreeMap::new(),
             categories: BTreeMap::new(),
+            products: BTreeMap::new(),
         };
         mapping
             .merge_text(BUILTIN)
@@ -113,11 +117,12 @@ impl Mapping {
                 match key.text.as_str() {
                     "services" => self.merge_services(value)?,
                     "categories" => self.merge_categories(value)?,
+                    "products" => self.merge_products(value)?,
                     other => {
                         return Err(MappingError {
                             pos: key.pos,
                             message: format!(
-                                "unknown key `{other}` (expected `services` or `categories`)"
+                                "unknown key `{other}` (expected `services`, `categories` or `products`)"
                             ),
                         });
                     }
@@ -155,49 +160,65 @@ impl Mapping {
             };
             let mut sources = Vec::new();
             for item in items {
-                let service = item
-                    .get("service")
-                    .and_then(Node::as_str)
-                    .ok_or_else(|| error(item, "a category source needs a `service`"))?;
-                if !self.services.contains_key(service) {
-                    return Err(error(item, &format!("unknown service `{service}`")));
-                }
-                let mut conditions = Vec::new();
-                if let Some(cond) = item.get("conditions") {
-                    for (field, values) in cond
-                        .as_map()
-                        .ok_or_else(|| error(cond, "`conditions` is a mapping"))?
-                    {
-                        let values = values
-                            .strings()
-                            .ok_or_else(|| error(values, "a condition is a value or a list"))?;
-                        conditions.push((
-                            field.text.clone(),
-                            values.into_iter().map(str::to_string).collect(),
-                        ));
-                    }
-                }
-                let mut fields = BTreeMap::new();
-                if let Some(map) = item.get("fields") {
-                    for (from, to) in map
-                        .as_map()
-                        .ok_or_else(|| error(map, "`fields` is a mapping"))?
-                    {
-                        let to = to
-                            .as_str()
-                            .ok_or_else(|| error(to, "a field maps to a field name"))?;
-                        fields.insert(from.text.clone(), to.to_string());
-                    }
-                }
-                sources.push(CategorySource {
-                    service: service.to_string(),
-                    conditions,
-                    fields,
-                });
+                sources.push(self.source(item)?);
             }
             self.categories.insert(key.text.clone(), sources);
         }
         Ok(())
+    }
+
+    fn merge_products(&mut self, node: &Node) -> Result<(), MappingError> {
+        for (key, value) in node
+            .as_map()
+            .ok_or_else(|| error(node, "`products` is a mapping"))?
+        {
+            let source = self.source(value)?;
+            self.products.insert(key.text.clone(), source);
+        }
+        Ok(())
+    }
+
+    /// One source: a known service, the conditions its events meet, field renames.
+    fn source(&self, item: &Node) -> Result<CategorySource, MappingError> {
+        let service = item
+            .get("service")
+            .and_then(Node::as_str)
+            .ok_or_else(|| error(item, "a category source needs a `service`"))?;
+        if !self.services.contains_key(service) {
+            return Err(error(item, &format!("unknown service `{service}`")));
+        }
+        let mut conditions = Vec::new();
+        if let Some(cond) = item.get("conditions") {
+            for (field, values) in cond
+                .as_map()
+                .ok_or_else(|| error(cond, "`conditions` is a mapping"))?
+            {
+                let values = values
+                    .strings()
+                    .ok_or_else(|| error(values, "a condition is a value or a list"))?;
+                conditions.push((
+                    field.text.clone(),
+                    values.into_iter().map(str::to_string).collect(),
+                ));
+            }
+        }
+        let mut fields = BTreeMap::new();
+        if let Some(map) = item.get("fields") {
+            for (from, to) in map
+                .as_map()
+                .ok_or_else(|| error(map, "`fields` is a mapping"))?
+            {
+                let to = to
+                    .as_str()
+                    .ok_or_else(|| error(to, "a field maps to a field name"))?;
+                fields.insert(from.text.clone(), to.to_string());
+            }
+        }
+        Ok(CategorySource {
+            service: service.to_string(),
+            conditions,
+            fields,
+        })
     }
 
     /// The targets of a rule's logsource.
@@ -205,9 +226,7 @@ impl Mapping {
         if let Some(product) = &logsource.product
             && product != "windows"
         {
-            return Resolution::Idle(format!(
-                "product `{product}` has no Windows event log source"
-            ));
+            return self.resolve_product(product, logsource.category.as_deref());
         }
         match (&logsource.category, &logsource.service) {
             (Some(category), service) => {
@@ -252,6 +271,46 @@ impl Mapping {
                 conditions: Vec::new(),
                 fields: BTreeMap::new(),
             }]),
+        }
+    }
+
+    /// A product other than Windows: its source, narrowed by the rule's category if it has
+    /// one (`category: firewall` of `product: fortigate`). Its service is not narrowed
+    /// further: a device's or host's syslog is one stream.
+    fn resolve_product(&self, product: &str, category: Option<&str>) -> Resolution {
+        let Some(source) = self.products.get(product) else {
+            return Resolution::Idle(format!(
+                "product `{product}` has no source tansa reads (add one with --mapping)"
+            ));
+        };
+        let target = |from: &CategorySource| Target {
+            service: Some(from.service.clone()),
+            channels: self.services.get(&from.service).cloned(),
+            conditions: from
+                .conditions
+                .iter()
+                .chain(&source.conditions)
+                .cloned()
+                .collect(),
+            fields: from.fields.clone(),
+        };
+        let Some(category) = category else {
+            return Resolution::Targets(vec![target(source)]);
+        };
+        let targets: Vec<Target> = self
+            .categories
+            .get(category)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.service == source.service)
+            .map(target)
+            .collect();
+        if targets.is_empty() {
+            Resolution::Idle(format!(
+                "category `{category}` has no source for product `{product}`"
+            ))
+        } else {
+            Resolution::Targets(targets)
         }
     }
 
@@ -319,8 +378,31 @@ mod tests {
             "Microsoft-Windows-TerminalServices-RDPClient/Operational"
         );
 
+        // Other products read syslog, narrowed by what the parser recognised.
+        let Resolution::Targets(t) = mapping.resolve(&ls(Some("linux"), None, Some("auth"))) else {
+            panic!()
+        };
+        assert_eq!(t[0].channels.as_ref().unwrap(), &["syslog"]);
+        assert!(t[0].conditions.is_empty());
+        let Resolution::Targets(t) =
+            mapping.resolve(&ls(Some("fortigate"), Some("firewall"), None))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t[0].conditions,
+            [("product".to_string(), vec!["fortigate".to_string()])]
+        );
+        let Resolution::Targets(t) = mapping.resolve(&ls(None, Some("firewall"), None)) else {
+            panic!()
+        };
+        assert_eq!(t[0].channels.as_ref().unwrap(), &["syslog"]);
         assert!(matches!(
-            mapping.resolve(&ls(Some("linux"), None, Some("auth"))),
+            mapping.resolve(&ls(Some("zeek"), None, Some("dns"))),
+            Resolution::Idle(_)
+        ));
+        assert!(matches!(
+            mapping.resolve(&ls(Some("linux"), Some("process_creation"), None)),
             Resolution::Idle(_)
         ));
         assert!(matches!(

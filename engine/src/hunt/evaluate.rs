@@ -1,0 +1,177 @@
+//! Evaluating one event: what every reader of a hunt (batch workers, the stream) does with
+//! each record. Matches become serialized alerts and, for rules a correlation names,
+//! compact match records for the correlation stage, each with its place in the output.
+
+use super::HuntOptions;
+use crate::alert::{Alert, Detection, EventSnapshot};
+use crate::compile::Program;
+use crate::correlate;
+use crate::eval::Scratch;
+use crate::event::Event;
+use crate::field::well_known;
+use crate::input::discover::InputFile;
+use crate::input::evtx;
+use crate::order::SortKey;
+use jiff::Timestamp;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What evaluation needs to know about the hunt, context by every thread.
+pub(crate) struct Context<'a> {
+    pub program: &'a Program,
+    pub files: &'a [InputFile],
+    pub options: &'a HuntOptions,
+    /// Each input's name (`InputFile::name`).
+    pub names: Vec<String>,
+    /// Output position of each input (the inputs sorted by name).
+    pub file_rank: Vec<u32>,
+    /// Output position of each compiled rule (sorted by rule id).
+    pub rule_rank: Vec<u32>,
+    /// Alerts per level, indexed by `Level as usize`.
+    pub levels: [AtomicU64; 5],
+    /// Matches of events without a time, which no correlation window can hold.
+    pub untimed_matches: AtomicU64,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(program: &'a Program, files: &'a [InputFile], options: &'a HuntOptions) -> Self {
+        let names: Vec<String> = files.iter().map(InputFile::name).collect();
+        let file_rank = ranks(files.len(), |a, b| names[a].cmp(&names[b]));
+        let rule_rank = ranks(program.compiled_rules().len(), |a, b| {
+            let id = |i: usize| &program.compiled_rules()[i].info.meta.id;
+            id(a).cmp(id(b)).then(a.cmp(&b))
+        });
+        Context {
+            program,
+            files,
+            options,
+            names,
+            file_rank,
+            rule_rank,
+            levels: Default::default(),
+            untimed_matches: AtomicU64::new(0),
+        }
+    }
+}
+
+/// `rank[i]`: the position of item `i` when `0..n` is sorted by `order`.
+fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u32> {
+    let mut indices: Vec<usize> = (0..n).collect();
+    indices.sort_by(|&a, &b| order(a, b));
+    let mut rank = vec![0u32; n];
+    for (position, index) in indices.into_iter().enumerate() {
+        rank[index] = position as u32;
+    }
+    rank
+}
+
+/// What a thread needs to evaluate records, reused from one record to the next.
+#[derive(Default)]
+pub(crate) struct Evaluator {
+    scratch: Scratch,
+    matches: Vec<u32>,
+}
+
+impl Evaluator {
+    /// Evaluates one record; each match becomes a serialized alert in `alerts` and, for a
+    /// rule a correlation names, a serialized `Match` in `matches`.
+    pub fn evaluate(
+        &mut self,
+        context: &Context<'_>,
+        file: usize,
+        event: &mut Event,
+        alerts: &mut Vec<(SortKey, Vec<u8>)>,
+        matches: &mut Vec<(SortKey, Vec<u8>)>,
+    ) {
+        let program = context.program;
+        if !in_window(event.time, context.options) {
+            return;
+        }
+        self.matches.clear();
+        let candidates = program.candidates(event);
+        program.evaluate(event, candidates, &mut self.scratch, &mut self.matches);
+        if self.matches.is_empty() {
+            return;
+        }
+        let input = &context.files[file];
+        let mut snapshot: Option<Arc<EventSnapshot>> = None;
+        for &rule in &self.matches {
+            let info = &program.rule(rule).info;
+            let key = SortKey {
+                time: event.time.map_or(i128::MIN, |t| t.as_nanosecond()),
+                file: context.file_rank[file],
+                record: event.record_id,
+                rule: context.rule_rank[rule as usize],
+            };
+            if let Some(feed) = program.feed(rule) {
+                match event_nanos(event) {
+                    Some(time) => {
+                        let mut bytes = Vec::with_capacity(64);
+                        correlate::wire::encode(
+                            &mut bytes,
+                            time,
+                            rule,
+                            file as u32,
+                            event.record_id,
+                            event.computer(),
+                            event.channel(),
+                            feed.fields.iter().map(|(_, id)| event.first(*id)),
+                        );
+                        matches.push((key, bytes));
+                    }
+                    None => {
+                        context.untimed_matches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if !program.raises_alerts(rule) {
+                continue;
+            }
+            let snapshot = snapshot
+                .get_or_insert_with(|| {
+                    Arc::new(EventSnapshot {
+                        fields: event.to_pairs(),
+                        host: event.computer().map(str::to_string),
+                        channel: event.channel().map(str::to_string),
+                        provider: event.provider().map(str::to_string),
+                        event_id: event.event_id(),
+                    })
+                })
+                .clone();
+            context.levels[info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
+            let alert = Alert::detection(Detection {
+                rule: info,
+                time: event.time,
+                record_id: event.record_id,
+                source_file: &context.names[file],
+                format: input.format.as_str(),
+                event: snapshot,
+                matched: program.explain(rule, event, &mut self.scratch),
+                lang: context.options.lang,
+                enrichment: &context.options.enrichment,
+            });
+            alerts.push((key, alert.to_json_line().into_bytes()));
+        }
+    }
+}
+
+/// The event's time in nanoseconds, if it has one in the range correlation handles
+/// (1677 to 2262).
+pub(crate) fn event_nanos(event: &Event) -> Option<i64> {
+    event
+        .time
+        .and_then(|t| i64::try_from(t.as_nanosecond()).ok())
+}
+
+pub(crate) fn header_time(event: &Event) -> Option<Timestamp> {
+    event
+        .header_value(well_known::TIME_CREATED)
+        .and_then(evtx::parse_system_time)
+}
+
+/// Whether `time` is inside `--since`/`--until`. An event whose time is unknown is kept.
+pub(crate) fn in_window(time: Option<Timestamp>, options: &HuntOptions) -> bool {
+    let Some(time) = time else { return true };
+    options.since.is_none_or(|since| time >= since)
+        && options.until.is_none_or(|until| time < until)
+}

@@ -1,0 +1,333 @@
+//! A hunt: every input read in parallel, every record evaluated, matches merged in a fixed
+//! order, correlated, and turned into alerts. The one place that owns threads.
+//!
+//! Work is split two ways on one rayon pool: across files, and within a file across the
+//! chunks of a batch, so both a folder of small logs and one large Security log keep every
+//! core busy. Workers evaluate rules next to the data and send back only matches. Matches
+//! carry a sort key (event time, source file, record id, rule id), and alerts are written in
+//! that order, so the output is byte-identical at any thread count.
+//!
+//! Matches of rules that a correlation names also go, as small records (`correlate::wire`), through a
+//! second external sort; once every file is read, the correlation stage takes them in time
+//! order (`correlate`), so a host's log split over several files, or a spray spread over
+//! several domain controllers, correlates as one stream.
+
+mod correlation;
+mod evaluate;
+mod stream;
+
+pub use stream::{StreamReport, hunt_stream};
+
+use crate::compile::Program;
+use crate::correlate;
+use crate::enrich::{Enrichment, Lang};
+use crate::event::Event;
+use crate::input::discover::{Container, Format, InputFile};
+use crate::input::evtx::{ChunkStats, EvtxReader};
+use crate::input::records::{self, ReadOptions, Reader};
+use crate::order::Sorter;
+use evaluate::{Context, Evaluator, header_time, in_window};
+use jiff::Timestamp;
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// The language of alert texts.
+    pub lang: Lang,
+    /// Words for codes in events.
+    pub enrichment: Arc<Enrichment>,
+    /// The most correlation groups alive at once.
+    pub max_groups: usize,
+    /// Years and zones for syslog timestamps that lack them.
+    pub read: ReadOptions,
+}
+
+impl Default for HuntOptions {
+    fn default() -> Self {
+        HuntOptions {
+            threads: 0,
+            since: None,
+            until: None,
+            lang: Lang::En,
+            enrichment: Arc::new(Enrichment::builtin()),
+            max_groups: correlate::DEFAULT_MAX_GROUPS,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+/// Counters a progress display can read while a hunt runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+    pub records: AtomicU64,
+    pub alerts: AtomicU64,
+    pub files_done: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Scanned,
+    /// Not read, on purpose (the reason says why).
+    Skipped(String),
+    /// Could not be read at all.
+    Failed(String),
+}
+
+/// What became of one input file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// How the input is named in alerts (`InputFile::name`).
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub status: FileStatus,
+    pub stats: ChunkStats,
+    /// Damage that did not stop the file from being read.
+    pub notes: Vec<String>,
+}
+
+impl FileReport {
+    /// Whether some of this file could not be read.
+    pub fn is_partial(&self) -> bool {
+        matches!(self.status, FileStatus::Failed(_))
+            || self.stats.failed > 0
+            || self.stats.failed_chunks > 0
+            || !self.notes.is_empty()
+    }
+}
+
+pub struct HuntReport {
+    pub files: Vec<FileReport>,
+    /// The alerts, serialized, in output order (see `order`).
+    pub alerts: Sorter,
+    /// Alerts per level, indexed by `Level as usize`.
+    pub alerts_by_level: [u64; 5],
+    /// What the correlation stage did (`None` when no correlation rule is loaded).
+    pub correlation: Option<CorrelationReport>,
+    pub elapsed: Duration,
+}
+
+/// The correlation stage's counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorrelationReport {
+    pub stats: correlate::Stats,
+    /// Matches of events without a time, which no window can hold.
+    pub untimed: u64,
+    /// The live-group cap the hunt ran with.
+    pub max_groups: usize,
+    /// The time the stage took (ordering the matches and correlating them).
+    pub elapsed: Duration,
+}
+
+impl HuntReport {
+    pub fn records(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.stats.records + f.stats.skipped)
+            .sum()
+    }
+
+    pub fn failed_records(&self) -> u64 {
+        self.files.iter().map(|f| f.stats.failed).sum()
+    }
+}
+
+/// Alerts held in memory before sorted runs spill to disk.
+const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
+
+/// What the workers of a hunt share.
+struct Shared<'a> {
+    context: Context<'a>,
+    progress: &'a Progress,
+    sorter: Mutex<Sorter>,
+    /// Matches for the correlation stage (`correlate::wire` records).
+    matches: Mutex<Sorter>,
+    /// The first error writing sorted runs to disk.
+    spill_error: Mutex<Option<std::io::Error>>,
+}
+
+/// Runs `program` over `files`.
+pub fn hunt(
+    program: &Program,
+    files: &[InputFile],
+    options: &HuntOptions,
+    progress: &Progress,
+) -> Result<HuntReport, String> {
+    let started = Instant::now();
+    progress
+        .bytes_total
+        .store(files.iter().map(|f| f.size).sum(), Ordering::Relaxed);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build()
+        .map_err(|e| format!("cannot start worker threads: {e}"))?;
+    let shared = Shared {
+        context: Context::new(program, files, options),
+        progress,
+        sorter: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
+        matches: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
+        spill_error: Mutex::new(None),
+    };
+    let reports: Vec<FileReport> = pool.install(|| {
+        files
+            .par_iter()
+            .enumerate()
+            .map(|(index, file)| {
+                let report = scan_file(&shared, index, file);
+                progress.files_done.fetch_add(1, Ordering::Relaxed);
+                report
+            })
+            .collect()
+    });
+    if let Some(e) = lock(&shared.spill_error).take() {
+        return Err(spill_message(e));
+    }
+    let context = shared.context;
+    let mut alerts = shared
+        .sorter
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let matches = shared
+        .matches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let correlation = if program.correlations().is_empty() {
+        None
+    } else {
+        let started = Instant::now();
+        let stats =
+            correlation::correlate_all(&context, matches, &mut alerts).map_err(spill_message)?;
+        Some(CorrelationReport {
+            stats,
+            untimed: context.untimed_matches.load(Ordering::Relaxed),
+            max_groups: options.max_groups,
+            elapsed: started.elapsed(),
+        })
+    };
+    Ok(HuntReport {
+        files: reports,
+        alerts,
+        alerts_by_level: context.levels.map(|l| l.into_inner()),
+        correlation,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn spill_message(e: std::io::Error) -> String {
+    format!("cannot write sorted alerts to the temporary folder: {e}")
+}
+
+/// Locks a mutex, also after a worker panicked with it held (the data is still usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport {
+    let context = &shared.context;
+    let (program, options, progress) = (context.program, context.options, shared.progress);
+    let mut report = FileReport {
+        name: context.names[index].clone(),
+        path: file.path.clone(),
+        size: file.size,
+        status: FileStatus::Scanned,
+        stats: ChunkStats::default(),
+        notes: Vec::new(),
+    };
+    if let Some(channel) = unneeded_channel_log(program, file) {
+        report.status = FileStatus::Skipped(format!("no rule reads channel `{channel}`"));
+        progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+        return report;
+    }
+    let reader = Reader::new(file, &options.read);
+    // Workers pull pieces (EVTX chunks, blocks of lines) from the file as they free up, so
+    // reading overlaps evaluation. Alerts go straight to the shared sorter; statistics come
+    // back in file order so that the report does not depend on timing.
+    let read = records::with_pieces(file, |pieces| {
+        pieces
+            .par_bridge()
+            .map_init(
+                <(Event, Evaluator)>::default,
+                |(event, evaluator), piece| {
+                    let (position, bytes) = (piece.position(), piece.bytes());
+                    let mut alerts = Vec::new();
+                    let mut matches = Vec::new();
+                    let stats = reader.read(
+                        piece,
+                        program.fields(),
+                        event,
+                        |event| {
+                            in_window(header_time(event), options)
+                                && !program.candidates(event).is_empty()
+                        },
+                        |event| {
+                            evaluator.evaluate(context, index, event, &mut alerts, &mut matches)
+                        },
+                    );
+                    progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+                    progress
+                        .records
+                        .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
+                    if !alerts.is_empty() {
+                        progress
+                            .alerts
+                            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                        if let Err(e) = lock(&shared.sorter).extend(alerts) {
+                            lock(&shared.spill_error).get_or_insert(e);
+                        }
+                    }
+                    if !matches.is_empty()
+                        && let Err(e) = lock(&shared.matches).extend(matches)
+                    {
+                        lock(&shared.spill_error).get_or_insert(e);
+                    }
+                    (position, stats)
+                },
+            )
+            .collect::<Vec<(u64, ChunkStats)>>()
+    });
+    match read {
+        Ok((mut results, notes)) => {
+            results.sort_by_key(|(position, _)| *position);
+            for (_, stats) in results {
+                report.stats.add(&stats);
+            }
+            report.notes = notes;
+        }
+        Err(message) => {
+            report.status = FileStatus::Failed(message);
+            progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+        }
+    }
+    report
+}
+
+/// The channel of a live Windows log no rule reads: the file is named after its channel
+/// (`Microsoft-Windows-Sysmon%4Operational.evtx`), which Windows does for the logs it
+/// keeps, and its first record confirms it. Such a file holds only that channel's events.
+/// Files named otherwise (exports, merged samples) are always read.
+fn unneeded_channel_log(program: &Program, file: &InputFile) -> Option<String> {
+    if file.format != Format::Evtx || file.container != Container::Plain {
+        return None;
+    }
+    let stem = file.path.file_stem()?.to_str()?;
+    let named = stem.replace("%4", "/");
+    if program.wants_channel(&named) {
+        return None;
+    }
+    let first = EvtxReader::open(&file.path)
+        .ok()?
+        .first_channel(program.fields())?;
+    first.eq_ignore_ascii_case(&named).then_some(first)
+}
