@@ -2,7 +2,7 @@
 
 use crate::exit;
 use crate::output::AtomicOutput;
-use crate::settings::{CompileArgs, parse_bound};
+use crate::settings::{CompileArgs, ReadArgs, parse_bound};
 use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,7 +12,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tansa_engine::compile::load_and_compile;
 use tansa_engine::enrich::{Enrichment, Lang};
-use tansa_engine::hunt::{FileStatus, HuntOptions, HuntReport, Progress, hunt};
+use tansa_engine::hunt::{
+    CorrelationReport, FileStatus, HuntOptions, HuntReport, Progress, hunt, hunt_stream,
+};
+use tansa_engine::input::discover::Format;
 use tansa_engine::input::discover::{self, Discovered, Filter};
 use tansa_engine::order::Sorter;
 
@@ -20,8 +23,9 @@ use tansa_engine::rule::Level;
 
 #[derive(Args, Debug)]
 pub struct HuntArgs {
-    /// Event log files and folders (searched recursively). EVTX files are recognised by
-    /// their content, whatever their name.
+    /// Event log files and folders (searched recursively): EVTX, syslog and JSON lines,
+    /// plain, gzip or in zip collections, recognised by their content whatever their
+    /// name. `-` reads JSON lines or syslog from stdin and writes alerts as they happen.
     #[arg(required = true, value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
     /// Rule files and folders.
@@ -67,6 +71,8 @@ pub struct HuntArgs {
     #[arg(long, value_name = "N", default_value_t = tansa_engine::correlate::DEFAULT_MAX_GROUPS)]
     pub max_groups: usize,
     #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
     pub compile: CompileArgs,
 }
 
@@ -97,6 +103,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         lang,
         enrichment: std::sync::Arc::new(enrichment),
         max_groups: args.max_groups,
+        read: args.read.options(&options.timezone)?,
     };
     let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
     if let Some(output) = &args.output {
@@ -132,6 +139,9 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         return Ok(exit::RULES);
     }
 
+    if args.inputs.len() == 1 && args.inputs[0].as_os_str() == "-" {
+        return hunt_stdin(args, &ruleset.program, &hunt_options);
+    }
     let discovered = discover::discover(&args.inputs, &filter);
     let progress = Progress::default();
     let bar = progress_bar(args.quiet);
@@ -192,6 +202,60 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     Ok(if partial {
         exit::PARTIAL
     } else if args.fail_on_alert && alert_count > 0 {
+        exit::ALERTS
+    } else {
+        exit::OK
+    })
+}
+
+/// `tansa hunt -`: events from stdin, alerts out as they happen.
+fn hunt_stdin(
+    args: &HuntArgs,
+    program: &tansa_engine::compile::Program,
+    options: &HuntOptions,
+) -> Result<u8> {
+    let stdin = std::io::stdin();
+    let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
+    // The first bytes tell JSON lines (`{`) from syslog.
+    let head = std::io::BufRead::fill_buf(&mut input)?;
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    let format = if first == Some(&b'{') {
+        Format::Json
+    } else {
+        Format::Syslog
+    };
+    let mut out = match &args.output {
+        Some(path) => AtomicOutput::file(path)?,
+        None => AtomicOutput::stdout(),
+    };
+    let report = match hunt_stream(program, &mut input, format, options, &mut out) {
+        Ok(report) => report,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+        Err(e) => return Err(e.into()),
+    };
+    out.commit()?;
+    let alerts: u64 = report.alerts_by_level.iter().sum();
+    if !args.quiet {
+        eprintln!("tansa: summary");
+        eprintln!(
+            "  records: {} read from stdin ({}), {} failed to parse, {} cut at 16 MiB",
+            report.records,
+            format.as_str(),
+            report.failed,
+            report.cut_lines
+        );
+        if let Some(c) = &report.correlation {
+            print_correlation(c);
+        }
+        print_levels(&report.alerts_by_level);
+        eprintln!("  elapsed: {:.2} s", report.elapsed.as_secs_f64());
+    }
+    for error in &report.errors {
+        eprintln!("tansa: stdin: {error}");
+    }
+    Ok(if report.failed > 0 {
+        exit::PARTIAL
+    } else if args.fail_on_alert && alerts > 0 {
         exit::ALERTS
     } else {
         exit::OK
@@ -278,17 +342,15 @@ fn print_problems(discovered: &Discovered, report: &HuntReport) {
     }
     for file in &report.files {
         if let FileStatus::Failed(reason) = &file.status {
-            eprintln!("tansa: cannot read {}: {reason}", file.path.display());
+            eprintln!("tansa: cannot read {}: {reason}", file.name);
         }
         for note in &file.notes {
-            eprintln!("tansa: {}: {note}", file.path.display());
+            eprintln!("tansa: {}: {note}", file.name);
         }
         if file.stats.failed > 0 || file.stats.failed_chunks > 0 {
             eprintln!(
                 "tansa: {}: {} record(s) and {} chunk(s) could not be read",
-                file.path.display(),
-                file.stats.failed,
-                file.stats.failed_chunks
+                file.name, file.stats.failed, file.stats.failed_chunks
             );
             for error in &file.stats.errors {
                 eprintln!("tansa:   {error}");
@@ -314,7 +376,7 @@ fn print_summary(
         .iter()
         .map(|s| (s.path.display().to_string(), s.reason.clone()))
         .chain(report.files.iter().filter_map(|f| match &f.status {
-            FileStatus::Skipped(reason) => Some((f.path.display().to_string(), reason.clone())),
+            FileStatus::Skipped(reason) => Some((f.name.clone(), reason.clone())),
             _ => None,
         }))
         .collect();
@@ -350,20 +412,34 @@ fn print_summary(
         compile_time.as_secs_f64()
     );
     if let Some(c) = &report.correlation {
-        let s = &c.stats;
-        eprintln!(
-            "  correlation: {} match(es) in time order, {} duplicate(s) of an event already seen, {} without a time, {} over the group cap; {} fired; at most {} live group(s); {:.2} s",
-            s.matches,
-            s.duplicates,
-            c.untimed,
-            s.over_cap,
-            s.fired,
-            s.peak_groups,
-            c.elapsed.as_secs_f64()
-        );
+        print_correlation(c);
     }
+    print_levels(&report.alerts_by_level);
 
-    let per_level = &report.alerts_by_level;
+    let seconds = report.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        records as f64 / seconds
+    } else {
+        0.0
+    };
+    eprintln!("  elapsed: {seconds:.2} s, {rate:.0} records/s");
+}
+
+fn print_correlation(c: &CorrelationReport) {
+    let s = &c.stats;
+    eprintln!(
+        "  correlation: {} match(es) in time order, {} duplicate(s) of an event already seen, {} without a time, {} over the group cap; {} fired; at most {} live group(s); {:.2} s",
+        s.matches,
+        s.duplicates,
+        c.untimed,
+        s.over_cap,
+        s.fired,
+        s.peak_groups,
+        c.elapsed.as_secs_f64()
+    );
+}
+
+fn print_levels(per_level: &[u64; 5]) {
     let levels: Vec<String> = Level::ALL
         .iter()
         .rev()
@@ -374,12 +450,4 @@ fn print_summary(
         per_level.iter().sum::<u64>(),
         levels.join(", ")
     );
-
-    let seconds = report.elapsed.as_secs_f64();
-    let rate = if seconds > 0.0 {
-        records as f64 / seconds
-    } else {
-        0.0
-    };
-    eprintln!("  elapsed: {seconds:.2} s, {rate:.0} records/s");
 }

@@ -1,8 +1,9 @@
-//! `tansa`: hunt Sigma detections in Windows event logs.
+//! `tansa`: hunt Sigma detections in Windows event logs, syslog and JSON events.
 //!
 //! This binary owns arguments, files, progress, the summary and exit codes. Every detection
 //! decision is the engine's.
 
+mod events;
 mod exit;
 mod hunt;
 mod output;
@@ -34,6 +35,8 @@ enum Command {
     /// Check and list rules.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Print the events of some inputs as rules see them (JSON lines).
+    Events(events::EventsArgs),
     /// Write test event logs from readable scenarios.
     #[command(subcommand)]
     Scenario(scenario::ScenarioCommand),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Rules(command) => rules::run(command),
+        Command::Events(args) => events::run(args),
         Command::Scenario(command) => scenario::run(command),
     };
     ExitCode::from(code)

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tansa_engine::compile::{Program, load_and_compile};
 use tansa_engine::hunt::{HuntOptions, Progress, hunt};
-use tansa_engine::input::discover::{Format, InputFile};
+use tansa_engine::input::discover::{Container, Format, InputFile};
 use tansa_fixtures::scenario::Scenario;
 
 #[derive(Args)]
@@ -250,19 +250,42 @@ fn read_tests(path: &Path) -> Result<TestFile> {
 
 /// Writes the scenario as `log`, hunts it, and returns its alerts.
 fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<Vec<Actual>> {
-    let events = test.scenario.events()?;
-    std::fs::write(log, tansa_fixtures::write_evtx(&events)?)?;
-    let input = InputFile {
-        path: log.to_path_buf(),
-        format: Format::Evtx,
-        size: std::fs::metadata(log)?.len(),
-    };
+    let scenario = &test.scenario;
+    let mut inputs = Vec::new();
+    if scenario.has_events() || !scenario.has_syslog() {
+        std::fs::write(log, tansa_fixtures::write_evtx(&scenario.events()?)?)?;
+        inputs.push((log.to_path_buf(), Format::Evtx));
+    }
+    if scenario.has_syslog() {
+        let path = log.with_extension("log");
+        let mut text = scenario.syslog_lines()?.join("\n");
+        text.push('\n');
+        std::fs::write(&path, text)?;
+        inputs.push((path, Format::Syslog));
+    }
+    let inputs: Vec<InputFile> = inputs
+        .into_iter()
+        .map(|(path, format)| -> Result<InputFile> {
+            Ok(InputFile {
+                size: std::fs::metadata(&path)?.len(),
+                path,
+                container: Container::Plain,
+                format,
+                modified_year: None,
+            })
+        })
+        .collect::<Result<_>>()?;
     let options = HuntOptions {
         threads: 1,
+        // Syslog lines without a year are in the scenario's.
+        read: tansa_engine::input::records::ReadOptions {
+            year: Some(scenario.start()?.to_zoned(jiff::tz::TimeZone::UTC).year()),
+            ..Default::default()
+        },
         ..HuntOptions::default()
     };
     let report =
-        hunt(program, &[input], &options, &Progress::default()).map_err(anyhow::Error::msg)?;
+        hunt(program, &inputs, &options, &Progress::default()).map_err(anyhow::Error::msg)?;
     if report.failed_records() > 0 {
         anyhow::bail!(
             "{} records of the scenario could not be read",

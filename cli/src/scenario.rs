@@ -1,5 +1,6 @@
-//! `tansa scenario build`: a readable YAML scenario to a real EVTX file, so a rule author
-//! can make a test log for a rule (format: see the fixtures crate's `scenario` module).
+//! `tansa scenario build`: a readable YAML scenario to a real EVTX file (and its syslog
+//! lines to a text log), so a rule author can make a test log for a rule (format: see the
+//! fixtures crate's `scenario` module).
 
 use crate::exit;
 use anyhow::{Context, Result};
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum ScenarioCommand {
-    /// Write the events of a scenario file as an EVTX file.
+    /// Write the events of a scenario file as an EVTX file, and its syslog lines as a text
+    /// log (beside it, with `.log`, when the scenario has both).
     Build(BuildArgs),
 }
 
@@ -17,7 +19,7 @@ pub struct BuildArgs {
     /// The scenario (YAML).
     #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
-    /// The EVTX file to write.
+    /// The file to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 }
@@ -25,8 +27,10 @@ pub struct BuildArgs {
 pub fn run(command: ScenarioCommand) -> u8 {
     let ScenarioCommand::Build(args) = command;
     match build(&args) {
-        Ok(events) => {
-            eprintln!("wrote {events} event(s) to {}", args.output.display());
+        Ok(written) => {
+            for line in written {
+                eprintln!("{line}");
+            }
             exit::OK
         }
         Err(e) => {
@@ -36,13 +40,41 @@ pub fn run(command: ScenarioCommand) -> u8 {
     }
 }
 
-fn build(args: &BuildArgs) -> Result<usize> {
+/// Writes the scenario; says what was written where.
+fn build(args: &BuildArgs) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read {}", args.scenario.display()))?;
-    let events = tansa_fixtures::scenario::parse(&text)
+    let scenario = tansa_fixtures::scenario::read(&text)
         .with_context(|| format!("{}", args.scenario.display()))?;
-    let bytes = tansa_fixtures::write_evtx(&events)?;
-    std::fs::write(&args.output, bytes)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    Ok(events.len())
+    let mut written = Vec::new();
+    let mut syslog_path = args.output.clone();
+    if scenario.has_events() || !scenario.has_syslog() {
+        let events = scenario
+            .events()
+            .with_context(|| format!("{}", args.scenario.display()))?;
+        let bytes = tansa_fixtures::write_evtx(&events)?;
+        std::fs::write(&args.output, bytes)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+        written.push(format!(
+            "wrote {} event(s) to {}",
+            events.len(),
+            args.output.display()
+        ));
+        syslog_path = args.output.with_extension("log");
+    }
+    if scenario.has_syslog() {
+        let lines = scenario
+            .syslog_lines()
+            .with_context(|| format!("{}", args.scenario.display()))?;
+        let mut text = lines.join("\n");
+        text.push('\n');
+        std::fs::write(&syslog_path, text)
+            .with_context(|| format!("cannot write {}", syslog_path.display()))?;
+        written.push(format!(
+            "wrote {} syslog line(s) to {}",
+            lines.len(),
+            syslog_path.display()
+        ));
+    }
+    Ok(written)
 }

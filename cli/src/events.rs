@@ -1,0 +1,194 @@
+//! `tansa events`: the events of some inputs as rules see them, one JSON object per line,
+//! so a rule author can learn the field names and see why a rule does or does not match.
+
+use crate::exit;
+use crate::output::AtomicOutput;
+use crate::settings::{CompileArgs, ReadArgs};
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use tansa_engine::alert::{EventFields, EventSnapshot, format_time};
+use tansa_engine::event::Event;
+use tansa_engine::field::FieldTable;
+use tansa_engine::input::discover::{self, Container, Filter, Format, InputFile};
+use tansa_engine::input::records::{Reader, with_pieces};
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Files and folders, as for `hunt` (`-` reads JSON lines or syslog from stdin).
+    #[arg(required = true, value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// Write the events to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only read files whose path (relative to the input folder) or name matches GLOB.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files whose path (relative to the input folder) or name matches GLOB.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub compile: CompileArgs,
+}
+
+/// One event as printed.
+#[derive(Serialize)]
+struct Printed<'a> {
+    source: Source<'a>,
+    record_id: u64,
+    time: Option<String>,
+    /// The fields in record order; a repeated name maps to an array.
+    fields: EventFields,
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    file: &'a str,
+    format: &'static str,
+}
+
+pub fn run(args: EventsArgs) -> u8 {
+    match run_inner(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tansa: {e:#}");
+            exit::USAGE
+        }
+    }
+}
+
+fn run_inner(args: &EventsArgs) -> Result<u8> {
+    let options = args.compile.options()?;
+    let read = args.read.options(&options.timezone)?;
+    let mut out = match &args.output {
+        Some(path) => AtomicOutput::file(path)?,
+        None => AtomicOutput::stdout(),
+    };
+    let table = FieldTable::new();
+    let mut partial = false;
+    let files = if args.inputs.len() == 1 && args.inputs[0].as_os_str() == "-" {
+        partial |= print_stdin(&mut out, &table, &read)?;
+        Vec::new()
+    } else {
+        let filter = Filter::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
+        let found = discover::discover(&args.inputs, &filter);
+        for failed in &found.failed {
+            eprintln!(
+                "tansa: cannot read {}: {}",
+                failed.path.display(),
+                failed.reason
+            );
+            partial = true;
+        }
+        found.files
+    };
+    for file in &files {
+        let name = file.name();
+        let reader = Reader::new(file, &read);
+        let mut event = Event::new();
+        let mut write_error = None;
+        let result = with_pieces(file, |pieces| {
+            let mut failed = 0;
+            for piece in pieces {
+                let stats = reader.read(
+                    piece,
+                    &table,
+                    &mut event,
+                    |_| true,
+                    |event| {
+                        if write_error.is_none()
+                            && let Err(e) = print(&mut out, &name, file.format, event)
+                        {
+                            write_error = Some(e);
+                        }
+                    },
+                );
+                failed += stats.failed + stats.failed_chunks;
+                for error in &stats.errors {
+                    eprintln!("tansa: {name}: {error}");
+                }
+            }
+            failed
+        });
+        if let Some(e) = write_error {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(exit::OK);
+            }
+            return Err(e.into());
+        }
+        match result {
+            Ok((failed, notes)) => {
+                partial |= failed > 0 || !notes.is_empty();
+                for note in notes {
+                    eprintln!("tansa: {name}: {note}");
+                }
+            }
+            Err(message) => {
+                eprintln!("tansa: cannot read {name}: {message}");
+                partial = true;
+            }
+        }
+    }
+    out.commit()?;
+    Ok(if partial { exit::PARTIAL } else { exit::OK })
+}
+
+fn print(out: &mut dyn Write, file: &str, format: Format, event: &Event) -> std::io::Result<()> {
+    let printed = Printed {
+        source: Source {
+            file,
+            format: format.as_str(),
+        },
+        record_id: event.record_id,
+        time: event.time.map(format_time),
+        fields: EventFields(std::sync::Arc::new(EventSnapshot {
+            fields: event.to_pairs(),
+            ..EventSnapshot::default()
+        })),
+    };
+    serde_json::to_writer(&mut *out, &printed)?;
+    out.write_all(b"\n")
+}
+
+/// Events from stdin; whether some lines could not be read.
+fn print_stdin(
+    out: &mut dyn Write,
+    table: &FieldTable,
+    read: &tansa_engine::input::records::ReadOptions,
+) -> Result<bool> {
+    let stdin = std::io::stdin();
+    let mut input = std::io::BufReader::new(stdin.lock());
+    let head = input.fill_buf()?;
+    let format = match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Format::Json,
+        _ => Format::Syslog,
+    };
+    let file = InputFile {
+        path: PathBuf::from("-"),
+        container: Container::Plain,
+        format,
+        size: 0,
+        modified_year: None,
+    };
+    let reader = Reader::new(&file, read);
+    let mut event = Event::new();
+    let mut partial = false;
+    for (index, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        event.clear();
+        event.record_id = index as u64 + 1;
+        match reader.read_line(line, table, &mut event) {
+            Ok(()) => print(out, "-", format, &event)?,
+            Err(e) => {
+                eprintln!("tansa: -: line {}: {e}", index + 1);
+                partial = true;
+            }
+        }
+    }
+    Ok(partial)
+}
