@@ -989,3 +989,34 @@ fn rules_test_checks_correlation_groups_and_event_counts() {
         "{text}"
     );
 }
+
+#[test]
+fn the_readme_example_finds_the_intrusion_in_evtx_and_syslog() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let logs = root.join("examples/logs");
+    let rules = root.join("rules");
+    let out = tansa(&[
+        "hunt",
+        logs.to_str().unwrap(),
+        "-r",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = alerts(&stdout(&out));
+    // What the README says the example shows.
+    assert_eq!(alerts.len(), 31);
+    let correlations: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "correlation")
+        .map(|a| a["rule"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(correlations.len(), 3, "{correlations:?}");
+    assert!(correlations.contains(&"Burst of VPN Authentication Failures"));
+    let from_syslog: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["source"]["format"] == "syslog")
+        .map(|a| a["rule"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(from_syslog.len(), 11, "{from_syslog:?}");
+    assert!(from_syslog.contains(&"RDP Connection Through a Firewall Outside Business Hours"));
+}
