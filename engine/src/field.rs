@@ -56,6 +56,22 @@ const ALIASES: &[(&str, &str)] = &[
 pub struct FieldTable {
     ids: HashMap<Box<str>, FieldId, FxBuild>,
     names: Vec<Box<str>>,
+    /// A one-sided filter in front of `ids`: for each name length (capped at 63), a bit per
+    /// value of `(first byte ^ last byte) & 63` that some name in the table has. Most of the
+    /// names a syslog line or JSON object carries are in no rule; this turns their lookup
+    /// into a load and a test instead of a hash and a probe.
+    shapes: Box<[u64; 64]>,
+}
+
+/// The filter slot and bit of `name` (see `FieldTable::shapes`).
+#[inline]
+fn shape(name: &str) -> (usize, u64) {
+    let bytes = name.as_bytes();
+    let mix = match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => first ^ last,
+        _ => 0,
+    };
+    (bytes.len().min(63), 1 << (mix & 63))
 }
 
 impl Default for FieldTable {
@@ -70,15 +86,22 @@ impl FieldTable {
         let mut table = FieldTable {
             ids: HashMap::default(),
             names: Vec::new(),
+            shapes: Box::new([0; 64]),
         };
         for name in well_known::NAMES {
             table.intern(name);
         }
         for (alias, name) in ALIASES {
             let id = table.intern(name);
-            table.ids.insert((*alias).into(), id);
+            table.insert(alias, id);
         }
         table
+    }
+
+    fn insert(&mut self, name: &str, id: FieldId) {
+        let (slot, bit) = shape(name);
+        self.shapes[slot] |= bit;
+        self.ids.insert(name.into(), id);
     }
 
     /// The id of `name`, adding it if new.
@@ -88,12 +111,16 @@ impl FieldTable {
         }
         let id = self.names.len() as FieldId;
         self.names.push(name.into());
-        self.ids.insert(name.into(), id);
+        self.insert(name, id);
         id
     }
 
     #[inline]
     pub fn get(&self, name: &str) -> Option<FieldId> {
+        let (slot, bit) = shape(name);
+        if self.shapes[slot] & bit == 0 {
+            return None;
+        }
         self.ids.get(name).copied()
     }
 
@@ -188,5 +215,28 @@ mod tests {
             None,
             "names are case-sensitive"
         );
+    }
+
+    #[test]
+    fn every_interned_name_passes_the_shape_filter() {
+        let mut table = FieldTable::new();
+        let names: Vec<String> = (0..2000)
+            .map(|i| {
+                format!(
+                    "{}{i}{}",
+                    ["src", "x", "", "Data_"][i % 4],
+                    ["", "_ip", "é"][i % 3]
+                )
+            })
+            .chain(["", "a", &"long".repeat(40)].map(String::from))
+            .collect();
+        let ids: Vec<FieldId> = names.iter().map(|n| table.intern(n)).collect();
+        for (name, id) in names.iter().zip(ids) {
+            assert_eq!(table.get(name), Some(id), "{name}");
+        }
+        for (alias, _) in ALIASES {
+            assert!(table.get(alias).is_some(), "{alias}");
+        }
+        assert_eq!(table.get("never-interned"), None);
     }
 }

@@ -180,22 +180,29 @@ fn generic(key: &str) -> Option<Map> {
 
 /// The dialect of a key=value message, or `None` when the message is not key=value.
 pub(crate) fn sniff(message: &str) -> Option<&'static Dialect> {
+    // Searchers built once (building one per line costs more than the search).
+    static UFW_TAG: Needle = Needle::new("UFW ");
+    static DEVID: Needle = Needle::new(" devid=");
+    static DEVNAME: Needle = Needle::new(" devname=");
+    static SN: Needle = Needle::new(" sn=");
+    static SYS: Needle = Needle::new(" sys=");
+    static LOG_TYPE: Needle = Needle::new(" log_type=");
     let text = message.as_bytes();
-    let has = |needle: &str| memmem::find(text, needle.as_bytes()).is_some();
+    let has = |needle: &Needle| needle.find(text).is_some();
     if netfilter_start(message).is_some() {
-        return Some(if has("UFW ") { &UFW } else { &NETFILTER });
+        return Some(if has(&UFW_TAG) { &UFW } else { &NETFILTER });
     }
     if !starts_with_pair(message) {
         return None;
     }
     Some(
-        if text.starts_with(b"date=") || has(" devid=") || has(" devname=") {
+        if text.starts_with(b"date=") || has(&DEVID) || has(&DEVNAME) {
             &FORTIGATE
-        } else if text.starts_with(b"id=") && has(" sn=") {
+        } else if text.starts_with(b"id=") && has(&SN) {
             &SONICWALL
-        } else if text.starts_with(b"id=\"") && has(" sys=") {
+        } else if text.starts_with(b"id=\"") && has(&SYS) {
             &SOPHOS_UTM
-        } else if text.starts_with(b"device") && has(" log_type=") {
+        } else if text.starts_with(b"device") && has(&LOG_TYPE) {
             &SOPHOS_SFOS
         } else {
             &GENERIC
