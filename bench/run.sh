@@ -12,7 +12,7 @@ work=${TANSA_BENCH_DIR:-target/bench}
 cargo build --release --quiet -p tansa -p tansa-bench
 tansa=target/release/tansa
 mkdir -p "$work"
-[ -f "$work/logons-1gb/Archive-Security-06.evtx" ] || target/release/make-bench-inputs "$corpus/evtx" "$work"
+[ -f "$work/syslog-mixed-300mb.log" ] || target/release/make-bench-inputs "$corpus/evtx" "$work"
 
 # best_of COMMAND...: prints "seconds peak_rss_kb" of the fastest of three runs; the
 # fastest run's stderr (the summary) is left in $work/stderr.txt.
@@ -61,3 +61,23 @@ for input in logons-1gb/Archive-Security-01.evtx logons-1gb; do
         "$(awk "BEGIN{print $rss / 1024}")" "$fired"
 done
 grep -E 'correlation:' "$work/stderr.txt"
+
+# Syslog: a 300 MiB firewall log mixing nine device formats. First parsing alone (one
+# rule that reads every syslog line and never matches, so each line is parsed and looked
+# at once), then with the pack's network rules; one thread, then two.
+cat > "$work/parse-only.yml" <<'RULE'
+title: Parse only
+id: bench-parse-only
+logsource: {category: firewall}
+detection:
+  selection: {dst_port: never-a-port}
+  condition: selection
+RULE
+printf "\n%-34s %7s %12s %14s %10s\n" "syslog-mixed-300mb" threads "lines/s" "process secs" "peak MiB"
+for rules in "$work/parse-only.yml" rules/network; do
+    for threads in 1 2; do
+        read -r secs rss < <(best_of "$tansa" hunt "$work/syslog-mixed-300mb.log" -r "$rules" -j "$threads")
+        printf "%-34s %7s %12s %14s %10.1f\n" "$(basename "$rules")" "$threads" "$(hunt_rate)" "$secs" \
+            "$(awk "BEGIN{print $rss / 1024}")"
+    done
+done

@@ -62,6 +62,90 @@ fn main() -> Result<()> {
     let all: Vec<Vec<u8>> = logs.iter().flat_map(|log| log.chunks.clone()).collect();
     write(&out_dir.join("security-mixed-30mb.evtx"), &all, 30)?;
     logon_storm(&out_dir.join("logons-1gb"), 1024)?;
+    syslog_mix(&out_dir.join("syslog-mixed-300mb.log"), 300)?;
+    Ok(())
+}
+
+/// A firewall log of `megabytes` MiB mixing the device formats tansa reads (FortiGate,
+/// Cisco ASA, PAN-OS, Juniper SRX, pfSense, iptables, CEF, SonicWall, RFC 5424), four lines
+/// a second from a Monday on (1.4 million lines, four days and nights), in turn. Traffic is
+/// mostly web and DNS; one line in fifty is RDP or SMB, one in seven is denied.
+fn syslog_mix(path: &Path, megabytes: u64) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    let start: jiff::Timestamp = "2026-01-05T00:00:00Z".parse()?;
+    let (mut written, mut n) = (0u64, 0u64);
+    while written < megabytes * 1024 * 1024 {
+        n += 1;
+        let time = (start + jiff::SignedDuration::from_millis(n as i64 * 250))
+            .to_zoned(jiff::tz::TimeZone::UTC);
+        let bsd = format!(
+            "{} {:>2} {}",
+            time.strftime("%b"),
+            time.day(),
+            time.strftime("%H:%M:%S")
+        );
+        let (date, clock) = (time.strftime("%Y-%m-%d"), time.strftime("%H:%M:%S"));
+        let src = format!("10.{}.{}.{}", n % 4, n / 7 % 250, n % 250);
+        let port = match n % 100 {
+            0 => 3389,
+            1 => 445,
+            2..50 => 443,
+            50..70 => 80,
+            70..95 => 53,
+            _ => 22,
+        };
+        let sport = 49152 + n % 16000;
+        let deny = n % 7 == 3;
+        let line = match n % 9 {
+            0 => format!(
+                "<189>date={date} time={clock} devname=\"FGT60E\" devid=\"FGT60E0000000001\" logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" level=\"notice\" srcip={src} srcport={sport} srcintf=\"port1\" dstip=203.0.113.10 dstport={port} dstintf=\"wan1\" proto=6 action=\"{}\" policyid=3 service=\"RDP\" sentbyte=1200 rcvdbyte=5400",
+                if deny { "deny" } else { "accept" }
+            ),
+            1 => format!(
+                "<166>{bsd} asa01 : %ASA-6-302013: Built inbound TCP connection {n} for outside:{src}/{sport} ({src}/{sport}) to inside:10.9.0.5/{port} (10.9.0.5/{port})"
+            ),
+            2 => format!(
+                "<14>{bsd} pa-fw01 1,{} {clock},0123456789,TRAFFIC,end,2561,{} {clock},{src},10.9.0.5,0.0.0.0,0.0.0.0,allow-rdp,,,ms-rdp,vsys1,trust,untrust,ethernet1/1,ethernet1/2,default,{} {clock},{n},1,{sport},{port},0,0,0x19,tcp,{},1200,600,600,10,{} {clock},5,any,0,{n},0x0,10.0.0.0-10.255.255.255,United States,0,5,5,aged-out,0,0,0,0,,pa-fw01,from-policy,,,0,,0,,N/A,0,0,0,0",
+                date.to_string().replace('-', "/"),
+                date.to_string().replace('-', "/"),
+                date.to_string().replace('-', "/"),
+                if deny { "deny" } else { "allow" },
+                date.to_string().replace('-', "/")
+            ),
+            3 => format!(
+                "<14>1 {}.000Z srx01 RT_FLOW - RT_FLOW_SESSION_CREATE [junos@2636.1.1.1.2.129 source-address=\"{src}\" source-port=\"{sport}\" destination-address=\"10.9.0.5\" destination-port=\"{port}\" service-name=\"junos-rdp\" protocol-id=\"6\" policy-name=\"allow-all\"] session created",
+                time.strftime("%Y-%m-%dT%H:%M:%S")
+            ),
+            4 => format!(
+                "<134>{bsd} pfsense filterlog[1234]: 5,,,1000000103,igb1,match,{},in,4,0x0,,64,0,0,DF,6,tcp,60,{src},10.9.0.5,{sport},{port},0,S,12345,,64240,,mss",
+                if deny { "block" } else { "pass" }
+            ),
+            5 => format!(
+                "<4>{bsd} gw kernel: [{}] IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC={src} DST=10.9.0.5 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=54321 DF PROTO=TCP SPT={sport} DPT={port} WINDOW=64240 RES=0x00 SYN URGP=0",
+                if deny { "UFW BLOCK" } else { "UFW ALLOW" }
+            ),
+            6 => format!(
+                "<134>{bsd} utm01 CEF:0|Sophos|UTM|9.7|2002|Packet filter|{}|src={src} spt={sport} dst=10.9.0.5 dpt={port} proto=TCP act={} suser=CLINIC\\\\alice",
+                if deny { 5 } else { 1 },
+                if deny { "drop" } else { "accept" }
+            ),
+            7 => format!(
+                "<134>id=firewall sn=0017C5000000 time=\"{date} {clock}\" fw=203.0.113.1 pri=6 c=262144 m=98 msg=\"Connection Opened\" n={n} src={src}:{sport}:X0 dst=10.9.0.5:{port}:X1 proto=tcp/{port}"
+            ),
+            _ => format!(
+                "<38>{bsd} dc01 sshd[{}]: Failed password for invalid user admin{} from {src} port {sport} ssh2",
+                1000 + n % 5000,
+                n % 50
+            ),
+        };
+        writeln!(out, "{line}")?;
+        written += line.len() as u64 + 1;
+    }
+    out.flush()?;
+    println!("{}: {n} lines", path.display());
     Ok(())
 }
 
