@@ -149,6 +149,59 @@ fn gzip_files_and_zip_collections_are_read_in_place() {
 }
 
 #[test]
+fn damaged_archives_are_reported_and_the_rest_is_read() {
+    let dir = TempDir::new("damaged-archives");
+    // A zip whose first member's compressed bytes are damaged: the member is reported, the
+    // other member is read.
+    let syslog = "<4>Jan 10 02:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.9 DST=10.0.0.5 PROTO=TCP SPT=51000 DPT=3389 SYN\n".repeat(200);
+    let mut collection = zip(&[
+        ("fw/damaged.log", syslog.as_bytes()),
+        ("fw/intact.log", syslog.as_bytes()),
+    ]);
+    let name_at = collection
+        .windows(b"fw/damaged.log".len())
+        .position(|w| w == b"fw/damaged.log")
+        .unwrap();
+    for byte in &mut collection[name_at + 40..name_at + 60] {
+        *byte ^= 0x5a;
+    }
+    dir.write("logs/collection.zip", collection);
+    // A gzip file cut short: what decompressed before the cut is read, and the cut reported.
+    let many: String = (0..30_000)
+        .map(|i| format!("<4>Jan 10 02:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.9 DST=10.0.0.5 PROTO=TCP SPT={i} DPT=3389 ID={} SYN\n", i * 7919 % 65536))
+        .collect();
+    let mut cut = gzip(many.as_bytes());
+    cut.truncate(cut.len() * 2 / 3);
+    dir.write("logs/fw.log.gz", cut);
+    dir.write("rules/denied.yml", DENIED_RDP_RULE);
+    let out = tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "--year",
+        "2026",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("collection.zip:fw/damaged.log"), "{err}");
+    assert!(err.contains("fw.log.gz"), "{err}");
+    let alerts = alerts(&stdout(&out));
+    let from = |name: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["source"]["file"].as_str().unwrap().ends_with(name))
+            .count()
+    };
+    assert_eq!(from("collection.zip:fw/intact.log"), 200, "{err}");
+    let from_cut = from("fw.log.gz");
+    assert!(
+        from_cut > 1000 && from_cut < 30_000,
+        "{from_cut} lines before the cut"
+    );
+}
+
+#[test]
 fn json_lines_of_every_shape_are_hunted_like_evtx() {
     let dir = TempDir::new("json");
     let lines = [
