@@ -1108,3 +1108,29 @@ proptest! {
         prop_assert_eq!(&got[9..], &pairs[..]);
     }
 }
+
+/// What the `syslog_line` fuzz target found: a structured-data param name that starts with
+/// `[` and holds multi-byte characters once made the scanner and the iterator disagree.
+#[test]
+fn structured_data_names_with_brackets_and_multibyte_text() {
+    for line in [
+        "<14>1 2024-01-02T12:00:00Z srx01 RT_FLOW - RT_FLOW_SESSION_DENY [junos@2635 [é=\"v\"] msg",
+        "<14>1 2024-01-02T12:00:00Z srx01 RT_FLOW - X [junos@2635 a=\"1\" [ü=\"2\"]",
+        "<14>1 2024-01-02T12:00:00Z h a - m [x@1 é=\"v\"][y [=\"w\"] rest",
+    ] {
+        let p = parse(line);
+        p.expect(&[("host", Some(line.split(' ').nth(2).unwrap()))]);
+        assert!(p.all("message").iter().all(|m| !m.is_empty()), "{line}");
+    }
+    let mut bytes =
+        b"<14>1 2024-01-02T12:00:00.000+01:00 srx01 RT_FLOW - RT_FLOW_SESSION_DENY [junos@2635"
+            .to_vec();
+    bytes.extend([0xff; 6]);
+    bytes.extend_from_slice(b"ION_DENY [junos@2635");
+    bytes.extend([0xff; 13]);
+    bytes.extend_from_slice(b"@263\xff5");
+    bytes.extend([0xff; 40]);
+    let mut fields = 0;
+    crate::input::syslog::parse_line(&bytes, &Default::default(), &mut |_, _| fields += 1);
+    assert!(fields > 0);
+}
