@@ -116,7 +116,9 @@ impl Sorter {
 
     fn spill(&mut self) -> io::Result<()> {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        self.pending.sort_unstable_by_key(|(key, _)| *key);
+        // By key, then by bytes: entries with equal keys (JSON records that repeat a record
+        // id) still come out in one order whatever the threads did.
+        self.pending.sort_unstable();
         let path = std::env::temp_dir().join(format!(
             "tansa-{}-{}.run",
             std::process::id(),
@@ -149,7 +151,9 @@ impl Sorter {
         mut self,
         mut take: impl FnMut(SortKey, Vec<u8>) -> io::Result<()>,
     ) -> io::Result<()> {
-        self.pending.sort_unstable_by_key(|(key, _)| *key);
+        // By key, then by bytes: entries with equal keys (JSON records that repeat a record
+        // id) still come out in one order whatever the threads did.
+        self.pending.sort_unstable();
         if self.runs.is_empty() {
             for (key, line) in std::mem::take(&mut self.pending) {
                 take(key, line)?;
@@ -161,24 +165,19 @@ impl Sorter {
             readers.push(BufReader::new(File::open(&run.path)?));
         }
         let mut memory = std::mem::take(&mut self.pending).into_iter();
-        // Heap of (key, source); source == readers.len() is the in-memory remainder.
+        // Heap of (key, bytes, source), ordered as the runs are; source == readers.len()
+        // is the in-memory remainder.
         let mut heap = BinaryHeap::new();
-        let mut heads: Vec<Option<Vec<u8>>> = Vec::with_capacity(readers.len() + 1);
         for (i, reader) in readers.iter_mut().enumerate() {
-            let next = read_entry(reader)?;
-            if let Some((key, _)) = &next {
-                heap.push(Reverse((*key, i)));
+            if let Some((key, line)) = read_entry(reader)? {
+                heap.push(Reverse((key, line, i)));
             }
-            heads.push(next.map(|(_, line)| line));
         }
         let memory_source = readers.len();
-        let next = memory.next();
-        if let Some((key, _)) = &next {
-            heap.push(Reverse((*key, memory_source)));
+        if let Some((key, line)) = memory.next() {
+            heap.push(Reverse((key, line, memory_source)));
         }
-        heads.push(next.map(|(_, line)| line));
-        while let Some(Reverse((key, source))) = heap.pop() {
-            let line = heads[source].take().expect("a head for every heap entry");
+        while let Some(Reverse((key, line, source))) = heap.pop() {
             take(key, line)?;
             let next = if source == memory_source {
                 memory.next()
@@ -186,8 +185,7 @@ impl Sorter {
                 read_entry(&mut readers[source])?
             };
             if let Some((key, line)) = next {
-                heap.push(Reverse((key, source)));
-                heads[source] = Some(line);
+                heap.push(Reverse((key, line, source)));
             }
         }
         Ok(())
@@ -265,5 +263,27 @@ mod tests {
                 .map(|(_, l)| String::from_utf8(l).unwrap())
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn equal_keys_come_out_in_one_order_whatever_the_arrival_order() {
+        let entries: Vec<(SortKey, Vec<u8>)> = (0..3000)
+            .map(|i| {
+                (
+                    key(i % 7, 0),
+                    format!("{{\"n\":{}}}", i * 31 % 3000).into_bytes(),
+                )
+            })
+            .collect();
+        let mut forward = Sorter::new(2048);
+        let mut backward = Sorter::new(usize::MAX);
+        for batch in entries.chunks(61) {
+            forward.extend(batch.to_vec()).unwrap();
+        }
+        for batch in entries.rchunks(13) {
+            backward.extend(batch.to_vec()).unwrap();
+        }
+        assert!(forward.spilled_runs() > 5);
+        assert_eq!(output(forward), output(backward));
     }
 }
