@@ -283,19 +283,14 @@ impl Mapping {
                 "product `{product}` has no source tansa reads (add one with --mapping)"
             ));
         };
-        let target = |from: &CategorySource| Target {
+        let target = |from: &CategorySource, conditions: Vec<_>| Target {
             service: Some(from.service.clone()),
             channels: self.services.get(&from.service).cloned(),
-            conditions: from
-                .conditions
-                .iter()
-                .chain(&source.conditions)
-                .cloned()
-                .collect(),
+            conditions,
             fields: from.fields.clone(),
         };
         let Some(category) = category else {
-            return Resolution::Targets(vec![target(source)]);
+            return Resolution::Targets(vec![target(source, source.conditions.clone())]);
         };
         let targets: Vec<Target> = self
             .categories
@@ -303,7 +298,10 @@ impl Mapping {
             .into_iter()
             .flatten()
             .filter(|s| s.service == source.service)
-            .map(target)
+            .map(|from| {
+                let both = from.conditions.iter().chain(&source.conditions);
+                target(from, both.cloned().collect())
+            })
             .collect();
         if targets.is_empty() {
             Resolution::Idle(format!(
