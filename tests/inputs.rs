@@ -469,6 +469,22 @@ fn year_and_zone_fill_what_bsd_timestamps_leave_out() {
         .set_modified(std::time::SystemTime::from(modified.timestamp()))
         .unwrap();
     assert_eq!(time_of(&[]), "2023-01-10T02:00:00.0000000Z");
+    // A log last written early in January has its December lines in the year before.
+    dir.write(
+        "logs/ufw.log",
+        line.replace("Jan 10 02:00:00", "Dec 31 23:59:59"),
+    );
+    let new_year = jiff::civil::date(2024, 1, 1)
+        .at(0, 10, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_modified(std::time::SystemTime::from(new_year.timestamp()))
+        .unwrap();
+    assert_eq!(time_of(&[]), "2023-12-31T23:59:59.0000000Z");
     // A zone in the line wins over --syslog-tz.
     dir.write(
         "logs/ufw.log",
@@ -478,4 +494,87 @@ fn year_and_zone_fill_what_bsd_timestamps_leave_out() {
         time_of(&["--syslog-tz", "Asia/Tokyo"]),
         "2025-01-10T01:00:00.0000000Z"
     );
+}
+
+/// Runs tansa with `input` on stdin.
+fn tansa_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tansa"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn stdin_takes_gzip_a_byte_order_mark_and_blank_lines_and_refuses_evtx() {
+    let dir = TempDir::new("stdin-kinds");
+    dir.write("rules/denied.yml", DENIED_RDP_RULE);
+    let rules = dir.join("rules");
+    let hunt = ["hunt", "-", "-r", s(&rules), "--year", "2026", "-q"];
+    // Syslog, gzip-compressed, with blank lines between.
+    let text = format!("{}\n\n{}\n   \n", DENIED_RDP[5].1, DENIED_RDP[1].1);
+    let out = tansa_with_stdin(&hunt, &gzip(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(alerts(&stdout(&out)).len(), 2);
+    // JSON lines behind a byte order mark, with a blank line.
+    let json = "\u{feff}{\"Channel\":\"syslog\",\"dst_port\":\"3389\",\"action\":\"deny\",\"src_ip\":\"203.0.113.7\"}\n\n";
+    let out = tansa_with_stdin(&hunt, json.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = alerts(&stdout(&out));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["source"]["format"], "json");
+    // `tansa events -` reads the same way.
+    let out = tansa_with_stdin(&["events", "-"], &gzip(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2);
+    // EVTX needs its file.
+    let out = tansa_with_stdin(&hunt, &security_log("alice"));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("give its path"), "{}", stderr(&out));
+}
+
+#[test]
+fn globs_choose_the_members_of_a_zip_named_on_the_command_line() {
+    let dir = TempDir::new("zip-named");
+    let archive = dir.write(
+        "kape.zip",
+        zip(&[
+            (
+                "C/Windows/System32/winevt/Logs/Security.evtx",
+                &security_log("bob"),
+            ),
+            (
+                "C/Windows/System32/winevt/Logs/Other.evtx",
+                &security_log("carol"),
+            ),
+        ]),
+    );
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    let out = tansa(&[
+        "hunt",
+        s(&archive),
+        "-r",
+        s(&dir.join("rules")),
+        "--include",
+        "Security.evtx",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let users: Vec<String> = alerts(&stdout(&out))
+        .iter()
+        .map(|a| a["event"]["TargetUserName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(users, ["bob", "bob"]);
 }

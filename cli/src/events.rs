@@ -7,13 +7,15 @@ use crate::settings::{CompileArgs, ReadArgs};
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use tansa_engine::alert::{EventFields, EventSnapshot, format_time};
 use tansa_engine::event::Event;
 use tansa_engine::field::FieldTable;
 use tansa_engine::input::discover::{self, Container, Filter, Format, InputFile};
+use tansa_engine::input::evtx::ChunkStats;
 use tansa_engine::input::records::{Reader, with_pieces};
+use tansa_engine::input::source::open_stream;
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
@@ -107,9 +109,16 @@ fn run_inner(args: &EventsArgs) -> Result<u8> {
                         }
                     },
                 );
-                failed += stats.failed + stats.failed_chunks;
+                failed += stats.failed + stats.failed_chunks + stats.cut_lines;
                 for error in &stats.errors {
                     eprintln!("tansa: {name}: {error}");
+                }
+                if stats.cut_lines > 0 {
+                    eprintln!("tansa: {name}: {} line(s) cut at 16 MiB", stats.cut_lines);
+                }
+                if write_error.is_some() {
+                    // The reader went away (`| head`): nothing more will be printed.
+                    break;
                 }
             }
             failed
@@ -160,35 +169,29 @@ fn print_stdin(
     table: &FieldTable,
     read: &tansa_engine::input::records::ReadOptions,
 ) -> Result<bool> {
-    let stdin = std::io::stdin();
-    let mut input = std::io::BufReader::new(stdin.lock());
-    let head = input.fill_buf()?;
-    let format = match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Format::Json,
-        _ => Format::Syslog,
-    };
+    let stdin = Box::new(std::io::BufReader::new(std::io::stdin().lock()));
+    let (format, mut input) = open_stream(stdin).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
     let file = InputFile {
         path: PathBuf::from("-"),
         container: Container::Plain,
         format,
         size: 0,
-        modified_year: None,
+        modified: None,
     };
     let reader = Reader::new(&file, read);
-    let mut event = Event::new();
-    let mut partial = false;
-    for (index, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        event.clear();
-        event.record_id = index as u64 + 1;
-        match reader.read_line(line, table, &mut event) {
-            Ok(()) => print(out, "-", format, &event)?,
-            Err(e) => {
-                eprintln!("tansa: -: line {}: {e}", index + 1);
-                partial = true;
-            }
-        }
+    let mut stats = ChunkStats::default();
+    let result = reader.read_stream(&mut input, table, &mut Event::new(), &mut stats, |event| {
+        print(out, "-", format, event)
+    });
+    for error in &stats.errors {
+        eprintln!("tansa: -: {error}");
     }
-    Ok(partial)
+    if stats.cut_lines > 0 {
+        eprintln!("tansa: -: {} line(s) cut at 16 MiB", stats.cut_lines);
+    }
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("stdin")),
+        Ok(()) => Ok(stats.failed > 0 || stats.cut_lines > 0),
+    }
 }

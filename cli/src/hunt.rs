@@ -15,8 +15,8 @@ use tansa_engine::enrich::{Enrichment, Lang};
 use tansa_engine::hunt::{
     CorrelationReport, FileStatus, HuntOptions, HuntReport, Progress, hunt, hunt_stream,
 };
-use tansa_engine::input::discover::Format;
 use tansa_engine::input::discover::{self, Discovered, Filter};
+use tansa_engine::input::source::open_stream;
 use tansa_engine::order::Sorter;
 
 use tansa_engine::rule::Level;
@@ -214,16 +214,11 @@ fn hunt_stdin(
     program: &tansa_engine::compile::Program,
     options: &HuntOptions,
 ) -> Result<u8> {
-    let stdin = std::io::stdin();
-    let mut input = std::io::BufReader::with_capacity(1 << 16, stdin.lock());
-    // The first bytes tell JSON lines (`{`) from syslog.
-    let head = std::io::BufRead::fill_buf(&mut input)?;
-    let first = head.iter().find(|b| !b.is_ascii_whitespace());
-    let format = if first == Some(&b'{') {
-        Format::Json
-    } else {
-        Format::Syslog
-    };
+    let stdin = Box::new(std::io::BufReader::with_capacity(
+        1 << 16,
+        std::io::stdin().lock(),
+    ));
+    let (format, mut input) = open_stream(stdin).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
     let mut out = match &args.output {
         Some(path) => AtomicOutput::file(path)?,
         None => AtomicOutput::stdout(),
@@ -253,7 +248,8 @@ fn hunt_stdin(
     for error in &report.errors {
         eprintln!("tansa: stdin: {error}");
     }
-    Ok(if report.failed > 0 {
+    let over_cap = report.correlation.is_some_and(|c| c.stats.over_cap > 0);
+    Ok(if report.failed > 0 || report.cut_lines > 0 || over_cap {
         exit::PARTIAL
     } else if args.fail_on_alert && alerts > 0 {
         exit::ALERTS
@@ -355,6 +351,12 @@ fn print_problems(discovered: &Discovered, report: &HuntReport) {
             for error in &file.stats.errors {
                 eprintln!("tansa:   {error}");
             }
+        }
+        if file.stats.cut_lines > 0 {
+            eprintln!(
+                "tansa: {}: {} line(s) longer than 16 MiB: their first 16 MiB were read, the rest skipped",
+                file.name, file.stats.cut_lines
+            );
         }
     }
 }

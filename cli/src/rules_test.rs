@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use tansa_engine::compile::{Program, load_and_compile};
 use tansa_engine::hunt::{HuntOptions, Progress, hunt};
 use tansa_engine::input::discover::{Container, Format, InputFile};
-use tansa_fixtures::scenario::Scenario;
+use tansa_fixtures::scenario::{OutputKind, Scenario};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -252,29 +252,19 @@ fn read_tests(path: &Path) -> Result<TestFile> {
 fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<Vec<Actual>> {
     let scenario = &test.scenario;
     let mut inputs = Vec::new();
-    if scenario.has_events() || !scenario.has_syslog() {
-        std::fs::write(log, tansa_fixtures::write_evtx(&scenario.events()?)?)?;
-        inputs.push((log.to_path_buf(), Format::Evtx));
+    for output in scenario.outputs(log)? {
+        std::fs::write(&output.path, &output.bytes)?;
+        inputs.push(InputFile {
+            size: output.bytes.len() as u64,
+            path: output.path,
+            container: Container::Plain,
+            format: match output.kind {
+                OutputKind::Evtx => Format::Evtx,
+                OutputKind::Syslog => Format::Syslog,
+            },
+            modified: None,
+        });
     }
-    if scenario.has_syslog() {
-        let path = log.with_extension("log");
-        let mut text = scenario.syslog_lines()?.join("\n");
-        text.push('\n');
-        std::fs::write(&path, text)?;
-        inputs.push((path, Format::Syslog));
-    }
-    let inputs: Vec<InputFile> = inputs
-        .into_iter()
-        .map(|(path, format)| -> Result<InputFile> {
-            Ok(InputFile {
-                size: std::fs::metadata(&path)?.len(),
-                path,
-                container: Container::Plain,
-                format,
-                modified_year: None,
-            })
-        })
-        .collect::<Result<_>>()?;
     let options = HuntOptions {
         threads: 1,
         // Syslog lines without a year are in the scenario's.

@@ -6,6 +6,7 @@ use crate::exit;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use tansa_fixtures::scenario::OutputKind;
 
 #[derive(Subcommand)]
 pub enum ScenarioCommand {
@@ -46,34 +47,21 @@ fn build(args: &BuildArgs) -> Result<Vec<String>> {
         .with_context(|| format!("cannot read {}", args.scenario.display()))?;
     let scenario = tansa_fixtures::scenario::read(&text)
         .with_context(|| format!("{}", args.scenario.display()))?;
+    let outputs = scenario
+        .outputs(&args.output)
+        .with_context(|| format!("{}", args.scenario.display()))?;
     let mut written = Vec::new();
-    let mut syslog_path = args.output.clone();
-    if scenario.has_events() || !scenario.has_syslog() {
-        let events = scenario
-            .events()
-            .with_context(|| format!("{}", args.scenario.display()))?;
-        let bytes = tansa_fixtures::write_evtx(&events)?;
-        std::fs::write(&args.output, bytes)
-            .with_context(|| format!("cannot write {}", args.output.display()))?;
+    for output in outputs {
+        std::fs::write(&output.path, &output.bytes)
+            .with_context(|| format!("cannot write {}", output.path.display()))?;
+        let what = match output.kind {
+            OutputKind::Evtx => "event(s)",
+            OutputKind::Syslog => "syslog line(s)",
+        };
         written.push(format!(
-            "wrote {} event(s) to {}",
-            events.len(),
-            args.output.display()
-        ));
-        syslog_path = args.output.with_extension("log");
-    }
-    if scenario.has_syslog() {
-        let lines = scenario
-            .syslog_lines()
-            .with_context(|| format!("{}", args.scenario.display()))?;
-        let mut text = lines.join("\n");
-        text.push('\n');
-        std::fs::write(&syslog_path, text)
-            .with_context(|| format!("cannot write {}", syslog_path.display()))?;
-        written.push(format!(
-            "wrote {} syslog line(s) to {}",
-            lines.len(),
-            syslog_path.display()
+            "wrote {} {what} to {}",
+            output.count,
+            output.path.display()
         ));
     }
     Ok(written)

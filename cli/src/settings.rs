@@ -116,11 +116,12 @@ pub fn parse_bound(text: &str, zone: &TimeZone) -> Result<jiff::Timestamp> {
 #[derive(Args, Debug, Clone)]
 pub struct ReadArgs {
     /// The year of syslog timestamps that have none [default: the year the file (or zip
-    /// member) was last modified].
-    #[arg(long, value_name = "YEAR")]
+    /// member) was last modified, or, on stdin, this year; a time more than a day after the
+    /// file was last written is from the year before].
+    #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i16).range(1970..=9999))]
     pub year: Option<i16>,
-    /// The time zone of syslog timestamps that have none (IANA name) [default: the site's
-    /// zone, see --timezone].
+    /// The time zone of syslog timestamps that have none (IANA name or offset such as
+    /// +09:00) [default: the site's zone, see --timezone].
     #[arg(long = "syslog-tz", value_name = "ZONE")]
     pub syslog_tz: Option<String>,
 }
@@ -132,6 +133,7 @@ impl ReadArgs {
     ) -> Result<tansa_engine::input::records::ReadOptions> {
         Ok(tansa_engine::input::records::ReadOptions {
             year: self.year,
+            now: Some(jiff::Timestamp::now()),
             syslog_zone: match &self.syslog_tz {
                 Some(name) => zone(name)?,
                 None => site_zone.clone(),

@@ -95,6 +95,7 @@ fn main() {
     let context = SyslogContext {
         year: 2024,
         zone: jiff::tz::TimeZone::UTC,
+        latest: None,
     };
     // `cargo bench --bench syslog -- fortigate` measures the formats whose name has that.
     let filter: Vec<String> = std::env::args()

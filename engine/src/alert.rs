@@ -425,13 +425,19 @@ fn alert_id(
 
 /// UTC, RFC 3339, always 7 fractional digits: `2019-03-19T23:34:25.8943413Z`.
 pub fn format_time(time: Timestamp) -> String {
+    let mut out = String::with_capacity(28);
+    write_time(time, &mut out);
+    out
+}
+
+/// `format_time`, appended to `out`.
+pub fn write_time(time: Timestamp, out: &mut String) {
     let nanos = time.as_nanosecond();
     let seconds = nanos.div_euclid(1_000_000_000) as i64;
     let ticks = nanos.rem_euclid(1_000_000_000) / 100;
     let whole = Timestamp::from_second(seconds).unwrap_or(time);
     let t = whole.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     // Written by hand: every record of a text input gets one (strftime costs 10x).
-    let mut out = String::with_capacity(28);
     let two = |out: &mut String, n: i8, sep: char| {
         out.push(char::from(b'0' + (n / 10) as u8));
         out.push(char::from(b'0' + (n % 10) as u8));
@@ -447,11 +453,11 @@ pub fn format_time(time: Timestamp) -> String {
         out.push_str(&format!("{year:+07}"));
     }
     out.push('-');
-    two(&mut out, t.month(), '-');
-    two(&mut out, t.day(), 'T');
-    two(&mut out, t.hour(), ':');
-    two(&mut out, t.minute(), ':');
-    two(&mut out, t.second(), '.');
+    two(out, t.month(), '-');
+    two(out, t.day(), 'T');
+    two(out, t.hour(), ':');
+    two(out, t.minute(), ':');
+    two(out, t.second(), '.');
     let mut digits = [b'0'; 7];
     let mut rest = ticks;
     for d in digits.iter_mut().rev() {
@@ -460,7 +466,6 @@ pub fn format_time(time: Timestamp) -> String {
     }
     out.push_str(std::str::from_utf8(&digits).unwrap_or("0000000"));
     out.push('Z');
-    out
 }
 
 #[cfg(test)]

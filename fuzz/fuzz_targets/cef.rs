@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let context = SyslogContext {
         year: 2024,
         zone: jiff::tz::TimeZone::UTC,
+        latest: None,
     };
     let mut check = |name: &str, _: &str| assert!(!name.is_empty());
     parse_cef(&text, &context, &mut check);

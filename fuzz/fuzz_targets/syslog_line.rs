@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let context = SyslogContext {
         year: 2024,
         zone: jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(9)),
+        latest: None,
     };
     let mut messages = 0;
     parse_line(data, &context, &mut |name, value| {

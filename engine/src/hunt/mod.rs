@@ -99,11 +99,12 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    /// Whether some of this file could not be read.
+    /// Whether some of this file could not be read (a line cut at 16 MiB lost its rest).
     pub fn is_partial(&self) -> bool {
         matches!(self.status, FileStatus::Failed(_))
             || self.stats.failed > 0
             || self.stats.failed_chunks > 0
+            || self.stats.cut_lines > 0
             || !self.notes.is_empty()
     }
 }

@@ -12,7 +12,6 @@
 use super::source;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A file format tansa reads.
@@ -66,8 +65,9 @@ pub struct InputFile {
     pub format: Format,
     /// Bytes on disk (for a zip member, its compressed size).
     pub size: u64,
-    /// The year the file (or zip member) was last written, for syslog lines without one.
-    pub modified_year: Option<i16>,
+    /// When the file (or zip member) was last written: syslog lines without a year take
+    /// that year.
+    pub modified: Option<jiff::Timestamp>,
 }
 
 impl InputFile {
@@ -150,14 +150,14 @@ fn build_set(globs: &[String]) -> Result<Option<GlobSet>, String> {
 }
 
 /// Finds every input under `paths`. A path given directly is read whatever its name; files
-/// inside folders pass through `filter`.
+/// inside folders, and the members of any zip archive, pass through `filter`.
 pub fn discover(paths: &[PathBuf], filter: &Filter) -> Discovered {
     let mut found = Discovered::default();
     for path in paths {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => walk(path, path, filter, &mut found),
             // A file named on the command line is read whatever its name.
-            Ok(meta) => classify(path, path, meta.len(), &Filter::default(), &mut found),
+            Ok(meta) => classify(path, path, &meta, filter, Named::Yes, &mut found),
             Err(e) => found.failed.push(Skipped {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -221,7 +221,7 @@ fn walk(root: &Path, dir: &Path, filter: &Filter, found: &mut Discovered) {
         }
         let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         match std::fs::metadata(&path) {
-            Ok(meta) => classify(&path, &relative, meta.len(), filter, found),
+            Ok(meta) => classify(&path, &relative, &meta, filter, Named::No, found),
             Err(e) => found.failed.push(Skipped {
                 path,
                 reason: e.to_string(),
@@ -230,9 +230,25 @@ fn walk(root: &Path, dir: &Path, filter: &Filter, found: &mut Discovered) {
     }
 }
 
+/// Whether a file was named on the command line (read whatever its name) or found in a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Yes,
+    No,
+}
+
 /// Sorts one file into inputs, skipped or failed. Globs apply to what is read: a plain or
-/// gzip file by its path below the input folder, a zip archive's members by their names.
-fn classify(path: &Path, relative: &Path, size: u64, filter: &Filter, found: &mut Discovered) {
+/// gzip file found in a folder by its path below that folder, a zip archive's members by
+/// their names (also when the archive was named on the command line).
+fn classify(
+    path: &Path,
+    relative: &Path,
+    meta: &std::fs::Metadata,
+    filter: &Filter,
+    named: Named,
+    found: &mut Discovered,
+) {
+    let size = meta.len();
     let skip = |found: &mut Discovered, reason: String| {
         found.skipped.push(Skipped {
             path: path.to_path_buf(),
@@ -249,22 +265,27 @@ fn classify(path: &Path, relative: &Path, size: u64, filter: &Filter, found: &mu
             return;
         }
     };
-    let modified_year = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| jiff::Timestamp::try_from(t).ok())
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).year());
     if head.starts_with(ZIP_MAGIC) {
         classify_zip(path, size, filter, found);
         return;
     }
-    if let Err(reason) = filter.check(relative) {
+    if named == Named::No
+        && let Err(reason) = filter.check(relative)
+    {
         skip(found, reason);
         return;
     }
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok());
     let (container, format) = if head.starts_with(GZIP_MAGIC) {
-        let inner = flate2::read::MultiGzDecoder::new(&head[..]);
-        let expanded = source::head(&mut inner.take(SNIFF_BYTES as u64), SNIFF_BYTES);
+        // Expanded from the file, not from `head`: a few compressed bytes may not expand to
+        // enough text to tell, and what a file cut short expands to still tells.
+        let expanded = File::open(path).and_then(|file| {
+            let mut inner = flate2::read::MultiGzDecoder::new(file);
+            source::head_lenient(&mut inner, SNIFF_BYTES)
+        });
         match expanded {
             Ok(expanded) => (Container::Gzip, sniff_bytes(&expanded)),
             Err(e) => {
@@ -284,7 +305,7 @@ fn classify(path: &Path, relative: &Path, size: u64, filter: &Filter, found: &mu
             container,
             format,
             size,
-            modified_year,
+            modified,
         }),
         None if size == 0 => skip(found, "empty file".into()),
         None => skip(found, "not a format tansa reads".into()),
@@ -333,7 +354,25 @@ fn classify_zip(path: &Path, size: u64, filter: &Filter, found: &mut Discovered)
             });
             continue;
         }
-        let modified_year = member.last_modified().map(|t| t.year() as i16);
+        // Zip times are local, without a zone: as UTC, to within a day. Writers that store
+        // none leave the DOS epoch (1980), which says nothing.
+        let modified = member
+            .last_modified()
+            .filter(|t| t.year() > 1980)
+            .and_then(|t| {
+                jiff::civil::DateTime::new(
+                    t.year() as i16,
+                    t.month() as i8,
+                    t.day() as i8,
+                    t.hour() as i8,
+                    t.minute() as i8,
+                    t.second() as i8,
+                    0,
+                )
+                .ok()
+            })
+            .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|t| t.timestamp());
         let compressed = member.compressed_size();
         let head = source::head(&mut member, SNIFF_BYTES);
         let format = match head {
@@ -359,7 +398,7 @@ fn classify_zip(path: &Path, size: u64, filter: &Filter, found: &mut Discovered)
                 container: Container::Zip { index, name },
                 format,
                 size: compressed.min(size),
-                modified_year,
+                modified,
             }),
             None => found.skipped.push(Skipped {
                 path: label(&name),
@@ -368,7 +407,7 @@ fn classify_zip(path: &Path, size: u64, filter: &Filter, found: &mut Discovered)
         }
     }
     // Members in name order, so runs agree whatever order the archive lists them in.
-    members.sort_by_key(InputFile::name);
+    members.sort_by_cached_key(InputFile::name);
     found.files.extend(members);
 }
 

@@ -57,9 +57,10 @@ pub struct ChunkStats {
 const MAX_ERRORS_KEPT: usize = 5;
 
 impl ChunkStats {
-    pub(crate) fn error(&mut self, message: String) {
+    /// Keeps an error message, made only if it is among the first few.
+    pub(crate) fn error(&mut self, message: impl FnOnce() -> String) {
         if self.errors.len() < MAX_ERRORS_KEPT {
-            self.errors.push(message);
+            self.errors.push(message());
         }
     }
 
@@ -235,7 +236,7 @@ pub fn read_chunk(
         ChunkSource::Data(data) => data,
         ChunkSource::Unreadable(message) => {
             stats.failed_chunks += 1;
-            stats.error(format!("chunk {index}: {message}"));
+            stats.error(|| format!("chunk {index}: {message}"));
             return stats;
         }
     };
@@ -245,7 +246,7 @@ pub fn read_chunk(
         Err(e) => {
             stats.failed_chunks += 1;
             stats.failed += claimed;
-            stats.error(format!("chunk {index}: {}", describe(&e)));
+            stats.error(|| format!("chunk {index}: {}", describe(&e)));
             return stats;
         }
     };
@@ -254,7 +255,7 @@ pub fn read_chunk(
             Ok(record) => record,
             Err(e) => {
                 stats.failed += 1;
-                stats.error(format!("chunk {index}: {}", describe(&e)));
+                stats.error(|| format!("chunk {index}: {}", describe(&e)));
                 continue;
             }
         };
@@ -264,7 +265,7 @@ pub fn read_chunk(
             Ok(xml) => xml.data,
             Err(e) => {
                 stats.failed += 1;
-                stats.error(format!("record {record_id}: {}", describe(&e)));
+                stats.error(|| format!("record {record_id}: {}", describe(&e)));
                 continue;
             }
         };
@@ -282,7 +283,7 @@ pub fn read_chunk(
             Ok(Flattened::Skipped) => stats.skipped += 1,
             Err(e) => {
                 stats.failed += 1;
-                stats.error(format!("record {record_id}: {e}"));
+                stats.error(|| format!("record {record_id}: {e}"));
             }
         }
     }

@@ -42,14 +42,23 @@ impl Block {
     }
 }
 
-/// Splits a reader into `Block`s.
+/// The UTF-8 byte order mark some Windows tools write at the start of a text file.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Splits a reader into `Block`s. A byte order mark at the start is dropped. When the
+/// reader fails (a gzip file cut short, a zip member whose checksum is wrong), the lines
+/// read before the failure come out first, then the error, which says after which line.
 pub struct Blocks<R> {
     reader: R,
-    /// Bytes read but not yet handed out (the start of an unfinished line).
+    /// Bytes read but not yet handed out: the start of an unfinished line, which has no
+    /// line end (so a newly read part is the only one to search).
     carry: Vec<u8>,
     next_line: u64,
     /// Skipping the rest of a line that was cut.
     skipping: bool,
+    started: bool,
+    /// An error to report once the lines read before it are out.
+    failed: Option<io::Error>,
     done: bool,
 }
 
@@ -60,25 +69,37 @@ impl<R: Read> Blocks<R> {
             carry: Vec::new(),
             next_line: 1,
             skipping: false,
+            started: false,
+            failed: None,
             done: false,
         }
     }
 
-    fn fill(&mut self) -> io::Result<usize> {
-        let start = self.carry.len();
-        self.carry.resize(start + BLOCK_BYTES, 0);
-        let n = loop {
-            match self.reader.read(&mut self.carry[start..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.carry.truncate(start);
-                    return Err(e);
-                }
+    /// Reads up to a block's worth onto `carry`; whether the input is over (its end, or an
+    /// error kept in `failed`).
+    fn fill(&mut self) -> bool {
+        let before = self.carry.len();
+        let result = (&mut self.reader)
+            .take(BLOCK_BYTES as u64)
+            .read_to_end(&mut self.carry);
+        if !self.started {
+            self.started = true;
+            if self.carry.starts_with(BOM) {
+                self.carry.drain(..BOM.len());
             }
-        };
-        self.carry.truncate(start + n);
-        Ok(n)
+        }
+        match result {
+            Ok(n) => n == 0 && self.carry.len() == before,
+            Err(e) => {
+                let after =
+                    self.next_line - 1 + memchr::memchr_iter(b'\n', &self.carry).count() as u64;
+                self.failed = Some(io::Error::new(
+                    e.kind(),
+                    format!("stopped reading after line {after}: {e}"),
+                ));
+                true
+            }
+        }
     }
 
     fn emit(&mut self, bytes: Vec<u8>, cut_lines: u64) -> Block {
@@ -98,17 +119,12 @@ impl<R: Read> Iterator for Blocks<R> {
     type Item = io::Result<Block>;
 
     fn next(&mut self) -> Option<io::Result<Block>> {
-        if self.done {
-            return None;
-        }
         loop {
-            let read = match self.fill() {
-                Ok(n) => n,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            };
+            if self.done {
+                return self.failed.take().map(Err);
+            }
+            let searched = self.carry.len();
+            let over = self.fill();
             if self.skipping {
                 // Drop the rest of a cut line, up to its end.
                 match memchr::memchr(b'\n', &self.carry) {
@@ -116,41 +132,90 @@ impl<R: Read> Iterator for Blocks<R> {
                         self.carry.drain(..=end);
                         self.skipping = false;
                     }
-                    None => {
-                        self.carry.clear();
-                        if read == 0 {
-                            self.done = true;
-                            return None;
-                        }
-                        continue;
-                    }
+                    None => self.carry.clear(),
                 }
-            }
-            if read == 0 {
+                if over {
+                    self.done = true;
+                }
+                if self.skipping || self.carry.is_empty() {
+                    continue;
+                }
+            } else if over {
                 self.done = true;
                 if self.carry.is_empty() {
-                    return None;
+                    continue;
                 }
                 let rest = std::mem::take(&mut self.carry);
                 return Some(Ok(self.emit(rest, 0)));
             }
-            if self.carry.len() >= BLOCK_BYTES {
-                if let Some(end) = memchr::memrchr(b'\n', &self.carry) {
-                    let rest = self.carry.split_off(end + 1);
-                    let block = std::mem::replace(&mut self.carry, rest);
-                    return Some(Ok(self.emit(block, 0)));
-                }
-                if self.carry.len() >= MAX_LINE_BYTES {
-                    // One line fills the block: keep its start, skip the rest.
-                    let mut line = std::mem::take(&mut self.carry);
-                    line.truncate(MAX_LINE_BYTES);
-                    line.push(b'\n');
-                    self.skipping = true;
-                    return Some(Ok(self.emit(line, 1)));
-                }
+            // Lines end only in what was just read (or anywhere, after a skip).
+            let from = if self.carry.len() < searched {
+                0
+            } else {
+                searched
+            };
+            if let Some(end) = memchr::memrchr(b'\n', &self.carry[from..]) {
+                let rest = self.carry.split_off(from + end + 1);
+                let block = std::mem::replace(&mut self.carry, rest);
+                return Some(Ok(self.emit(block, 0)));
+            }
+            if self.done {
+                // The input ended inside a line that followed a cut one.
+                let rest = std::mem::take(&mut self.carry);
+                return Some(Ok(self.emit(rest, 0)));
+            }
+            if self.carry.len() >= MAX_LINE_BYTES {
+                // One line fills the block: keep its start, skip the rest.
+                let mut line = std::mem::take(&mut self.carry);
+                line.truncate(MAX_LINE_BYTES);
+                line.push(b'\n');
+                self.skipping = true;
+                return Some(Ok(self.emit(line, 1)));
             }
         }
     }
+}
+
+/// Reads one line of a stream into `line`, without its line end (`\n`, `\r\n`); `None` at
+/// the end of the input, else whether the line was cut at `MAX_LINE_BYTES` (the rest of it
+/// is skipped). For pipes, where a line must be handed on as soon as it is complete.
+pub fn read_line(input: &mut dyn io::BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    line.clear();
+    let (mut cut, mut any) = (false, false);
+    loop {
+        let available = match input.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let (content, taken, ended) = match memchr::memchr(b'\n', available) {
+            Some(end) => (end, end + 1, true),
+            None => (available.len(), available.len(), false),
+        };
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        cut |= content > room;
+        line.extend_from_slice(&available[..content.min(room)]);
+        input.consume(taken);
+        if ended {
+            break;
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(any.then_some(cut))
+}
+
+/// Drops a byte order mark at the start of a stream.
+pub fn skip_bom(input: &mut dyn io::BufRead) -> io::Result<()> {
+    if input.fill_buf()?.starts_with(BOM) {
+        input.consume(BOM.len());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -202,5 +267,77 @@ mod tests {
             .flat_map(|b| b.lines().map(|(n, l)| (n, l.len())).collect::<Vec<_>>())
             .collect();
         assert_eq!(lines, [(1, MAX_LINE_BYTES), (2, 4)]);
+    }
+
+    /// Gives `good` bytes, then fails.
+    struct FailsAfter<'a> {
+        good: &'a [u8],
+    }
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt deflate stream",
+                ));
+            }
+            let n = buf.len().min(self.good.len()).min(1000);
+            buf[..n].copy_from_slice(&self.good[..n]);
+            self.good = &self.good[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_read_before_an_error_come_out_then_the_error() {
+        let text: String = (1..=5000).map(|i| format!("line {i}\n")).collect();
+        let good = format!("{text}half a li");
+        let mut blocks = Blocks::new(FailsAfter {
+            good: good.as_bytes(),
+        });
+        let block = blocks.next().unwrap().unwrap();
+        let lines: Vec<_> = block.lines().collect();
+        assert_eq!(lines.len(), 5001);
+        assert_eq!(lines[4999], (5000, &b"line 5000"[..]));
+        assert_eq!(lines[5000], (5001, &b"half a li"[..]));
+        let error = blocks.next().unwrap().unwrap_err().to_string();
+        assert!(error.contains("after line 5000"), "{error}");
+        assert!(error.contains("corrupt deflate stream"), "{error}");
+        assert!(blocks.next().is_none());
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped() {
+        assert_eq!(
+            all_lines(b"\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbfkept\n"),
+            [
+                (1, b"{\"a\":1}".to_vec()),
+                (2, b"\xef\xbb\xbfkept".to_vec())
+            ]
+        );
+        let mut stream = &b"\xef\xbb\xbfline\r\n"[..];
+        skip_bom(&mut stream).unwrap();
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), Some(false));
+        assert_eq!(line, b"line");
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), None);
+    }
+
+    #[test]
+    fn a_stream_line_of_exactly_the_limit_is_not_cut() {
+        let mut text = vec![b'x'; MAX_LINE_BYTES];
+        text.extend_from_slice(b"\n");
+        text.extend(vec![b'y'; MAX_LINE_BYTES + 1]);
+        text.extend_from_slice(b"\nz");
+        let mut stream = io::BufReader::new(&text[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), Some(false));
+        assert_eq!(line.len(), MAX_LINE_BYTES);
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), Some(true));
+        assert_eq!(line.len(), MAX_LINE_BYTES);
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), Some(false));
+        assert_eq!(line, b"z");
+        assert_eq!(read_line(&mut stream, &mut line).unwrap(), None);
     }
 }

@@ -5,7 +5,7 @@
 
 use super::discover::{Container, Format, InputFile};
 use super::evtx::{self, ChunkSource, ChunkStats, EvtxReader};
-use super::lines::{Block, Blocks};
+use super::lines::{self, Block, Blocks};
 use super::{json, source, syslog};
 use crate::event::{Event, Origin};
 use crate::field::{FieldTable, well_known};
@@ -15,8 +15,13 @@ use std::sync::Arc;
 /// What reading needs to know beyond the file.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
-    /// The year of syslog timestamps that have none (else the file's modification year).
+    /// The year of syslog timestamps that have none. Without it, the year the file was last
+    /// written, else the year of `now`; either way a time more than a day after that moment
+    /// is from the year before.
     pub year: Option<i16>,
+    /// When the run happens, for inputs that have no time of their own (stdin). The caller's
+    /// clock: the engine reads none.
+    pub now: Option<jiff::Timestamp>,
     /// The zone of syslog timestamps that have none.
     pub syslog_zone: jiff::tz::TimeZone,
 }
@@ -25,6 +30,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             year: None,
+            now: None,
             syslog_zone: jiff::tz::TimeZone::UTC,
         }
     }
@@ -64,13 +70,19 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(file: &InputFile, options: &ReadOptions) -> Reader {
-        let this_year = jiff::Zoned::now().year();
+        let written = file.modified.or(options.now);
+        let (year, latest) = match (options.year, written) {
+            (Some(year), _) => (year, None),
+            (None, Some(time)) => (time.to_zoned(jiff::tz::TimeZone::UTC).year(), Some(time)),
+            (None, None) => (syslog::SyslogContext::default().year, None),
+        };
         Reader {
             format: file.format,
             settings: evtx::settings(),
             syslog: syslog::SyslogContext {
-                year: options.year.or(file.modified_year).unwrap_or(this_year),
+                year,
                 zone: options.syslog_zone.clone(),
+                latest,
             },
         }
     }
@@ -104,20 +116,65 @@ impl Reader {
             ..ChunkStats::default()
         };
         for (line_number, line) in block.lines() {
-            event.clear();
-            event.record_id = line_number;
-            match self.read_line(line, table, event) {
-                Ok(()) => {
-                    stats.records += 1;
-                    on_event(event);
-                }
-                Err(e) => {
-                    stats.failed += 1;
-                    stats.error(format!("line {line_number}: {e}"));
-                }
-            }
+            self.read_numbered(line_number, line, table, event, &mut stats, &mut on_event);
         }
         stats
+    }
+
+    /// Reads a stream (stdin) line by line as it comes, each event handed to `on_event`
+    /// before the next line is read; stops at the end of the input or at the first error
+    /// of `input` or `on_event`. `stats` counts as it goes, so it is right either way.
+    pub fn read_stream(
+        &self,
+        input: &mut dyn std::io::BufRead,
+        table: &FieldTable,
+        event: &mut Event,
+        stats: &mut ChunkStats,
+        mut on_event: impl FnMut(&mut Event) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        lines::skip_bom(input)?;
+        let (mut line, mut number) = (Vec::new(), 0);
+        let mut failure = None;
+        while let Some(cut) = lines::read_line(input, &mut line)? {
+            number += 1;
+            stats.cut_lines += u64::from(cut);
+            self.read_numbered(number, &line, table, event, stats, &mut |event| {
+                if let Err(e) = on_event(event) {
+                    failure = Some(e);
+                }
+            });
+            if let Some(e) = failure.take() {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Line `number` into `event`, then to `on_event`; blank lines are not records.
+    fn read_numbered(
+        &self,
+        number: u64,
+        line: &[u8],
+        table: &FieldTable,
+        event: &mut Event,
+        stats: &mut ChunkStats,
+        on_event: &mut impl FnMut(&mut Event),
+    ) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        event.clear();
+        event.record_id = number;
+        match self.read_line(line, table, event) {
+            Ok(()) => {
+                stats.records += 1;
+                on_event(event);
+            }
+            Err(e) => {
+                stats.failed += 1;
+                stats.error(|| format!("line {number}: {e}"));
+            }
+        }
     }
 
     /// One text line into `event` (cleared, its record id set).
@@ -129,14 +186,12 @@ impl Reader {
     ) -> Result<(), String> {
         match self.format {
             Format::Json => {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    return Err("an empty line where a JSON object was expected".into());
-                }
                 json::flatten(line, table, event)?;
                 push_time(event);
                 Ok(())
             }
-            Format::Syslog | Format::Evtx => {
+            Format::Evtx => Err("an EVTX file is read by chunks, not by lines".into()),
+            Format::Syslog => {
                 event.push(
                     "Channel",
                     SYSLOG_CHANNEL,
@@ -161,10 +216,15 @@ fn push_time(event: &mut Event) {
         return;
     }
     if let Some(time) = event.time {
-        let text = crate::alert::format_time(time);
-        event.push(
-            "TimeCreated",
-            &text,
+        let text = event.text_mut();
+        let name = text.len();
+        text.push_str("TimeCreated");
+        let value = text.len();
+        crate::alert::write_time(time, text);
+        let end = text.len();
+        event.add_field_at(
+            (name, value),
+            (value, end),
             Some(well_known::TIME_CREATED),
             Origin::Header,
         );
@@ -205,7 +265,7 @@ pub fn with_pieces<T>(
         });
         let result = run(&mut pieces);
         if let Some(e) = failed {
-            notes.push(format!("stopped reading: {e}"));
+            notes.push(e.to_string());
         }
         result
     })?;

@@ -57,6 +57,40 @@ pub fn head(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// A stream (stdin) made ready to read as lines: gzip is expanded, and its format is told
+/// from its first bytes (JSON lines if it starts with `{`, else syslog: on a pipe, any text
+/// is taken as lines). EVTX and zip cannot be read from a pipe (their parts are found by
+/// seeking), and say so.
+pub fn open_stream<'a>(
+    mut input: Box<dyn io::BufRead + 'a>,
+) -> Result<(super::discover::Format, Box<dyn io::BufRead + 'a>), String> {
+    use super::discover::{Format, sniff_bytes};
+    let head = input.fill_buf().map_err(|e| e.to_string())?;
+    if head.starts_with(b"\x1f\x8b") {
+        // No size cap: a pipe may run for ever, and nothing is held but the current line.
+        let expanded = flate2::read::MultiGzDecoder::new(input);
+        return open_stream(Box::new(io::BufReader::with_capacity(1 << 16, expanded)));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Err("a zip archive cannot be read from a pipe: give its path".into());
+    }
+    match sniff_bytes(head) {
+        Some(Format::Evtx) => Err("an EVTX file cannot be read from a pipe: give its path".into()),
+        Some(Format::Json) => Ok((Format::Json, input)),
+        _ => Ok((Format::Syslog, input)),
+    }
+}
+
+/// Like `head`, but what was read before an error is kept (a compressed file cut short still
+/// has a beginning); an error with nothing read is still an error.
+pub fn head_lenient(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(limit);
+    match reader.take(limit as u64).read_to_end(&mut head) {
+        Err(e) if head.is_empty() => Err(e),
+        _ => Ok(head),
+    }
+}
+
 /// A reader that stops after `cap` bytes and remembers whether there was more.
 struct Capped<R> {
     inner: R,

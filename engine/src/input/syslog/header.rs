@@ -390,6 +390,7 @@ mod tests {
         SyslogContext {
             year: 2023,
             zone: jiff::tz::TimeZone::UTC,
+            latest: None,
         }
     }
 

@@ -49,6 +49,10 @@ pub struct SyslogContext {
     pub year: i16,
     /// For timestamps without a zone (`--syslog-tz`, default UTC).
     pub zone: jiff::tz::TimeZone,
+    /// When `year` is the year the log was last written: that time. A timestamp without a
+    /// year that would fall more than a day after it is from the year before (a log that
+    /// spans new year, or was rotated on the first of January).
+    pub latest: Option<Timestamp>,
 }
 
 impl Default for SyslogContext {
@@ -57,6 +61,7 @@ impl Default for SyslogContext {
         SyslogContext {
             year: 1970,
             zone: jiff::tz::TimeZone::UTC,
+            latest: None,
         }
     }
 }

@@ -9,6 +9,7 @@ fn context() -> SyslogContext {
     SyslogContext {
         year: 2023,
         zone: TimeZone::UTC,
+        latest: None,
     }
 }
 
@@ -305,6 +306,7 @@ fn missing_host_and_zones() {
     let tokyo = SyslogContext {
         year: 2022,
         zone: TimeZone::get("Asia/Tokyo").unwrap(),
+        latest: None,
     };
     let p = parse_bytes(b"Jan  2 03:04:05 host app: x", &tokyo);
     assert_eq!(p.time.as_deref(), Some("2022-01-01T18:04:05Z"));
@@ -313,6 +315,7 @@ fn missing_host_and_zones() {
     let fixed = SyslogContext {
         year: 2022,
         zone: TimeZone::fixed(Offset::constant(-3)),
+        latest: None,
     };
     let p = parse_bytes(b"2024 Jan  2 03:04:05 host app: x", &fixed);
     assert_eq!(p.time.as_deref(), Some("2024-01-02T06:04:05Z"));

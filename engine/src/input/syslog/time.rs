@@ -14,8 +14,9 @@
 //!   timestamp without a zone.
 //! - Epochs (CEF `rt`): 13 or more digits are milliseconds, 10 digits are seconds.
 //!
-//! A timestamp without a year takes the context's year, with no guessing across new year
-//! (a December line in a January file keeps the context's year). A local time that falls
+//! A timestamp without a year takes the context's year; when that year is the one the log
+//! was last written (`context.latest`), a time more than a day after that moment is from
+//! the year before (a December line in a log written until January). A local time that falls
 //! in a daylight-saving gap or fold is resolved as jiff's `compatible` does (later offset
 //! for a gap, earlier for a fold). A leap second (`:60`) reads as `:59`.
 
@@ -49,8 +50,21 @@ struct Civil {
 impl Civil {
     /// The instant, or `None` when the parts name no real date (`Feb 30`).
     fn resolve(self, context: &SyslogContext) -> Option<Timestamp> {
+        let Some(year) = self.year else {
+            let time = self.resolve_in(context.year, context)?;
+            return match context.latest {
+                Some(latest) if time > latest + jiff::SignedDuration::from_hours(24) => {
+                    self.resolve_in(context.year - 1, context)
+                }
+                _ => Some(time),
+            };
+        };
+        self.resolve_in(year, context)
+    }
+
+    fn resolve_in(self, year: i16, context: &SyslogContext) -> Option<Timestamp> {
         let datetime = DateTime::new(
-            self.year.unwrap_or(context.year),
+            year,
             self.month,
             self.day,
             self.hour,
@@ -418,7 +432,40 @@ mod tests {
         SyslogContext {
             year: 2023,
             zone: TimeZone::fixed(Offset::constant(1)),
+            latest: None,
         }
+    }
+
+    #[test]
+    fn a_log_written_until_january_has_its_december_in_the_year_before() {
+        let written = SyslogContext {
+            year: 2024,
+            zone: TimeZone::UTC,
+            latest: Some("2024-01-01T00:05:00Z".parse().unwrap()),
+        };
+        let at = |text: &str| {
+            leading(text, &written)
+                .and_then(|(_, t)| t)
+                .map(|t| t.to_string())
+        };
+        assert_eq!(
+            at("Dec 31 23:59:58 h").as_deref(),
+            Some("2023-12-31T23:59:58Z")
+        );
+        assert_eq!(
+            at("Jan  1 00:04:00 h").as_deref(),
+            Some("2024-01-01T00:04:00Z")
+        );
+        // Up to a day after the file's time is still this year (clocks disagree).
+        assert_eq!(
+            at("Jan  1 23:00:00 h").as_deref(),
+            Some("2024-01-01T23:00:00Z")
+        );
+        // A stated year is never moved.
+        assert_eq!(
+            at("Dec 31 2024 23:59:58 h").as_deref(),
+            Some("2024-12-31T23:59:58Z")
+        );
     }
 
     fn at(text: &str) -> Option<(usize, String)> {
