@@ -79,6 +79,9 @@ impl<R: Read> Blocks<R> {
     /// error kept in `failed`).
     fn fill(&mut self) -> bool {
         let before = self.carry.len();
+        // Room for the whole read at once: growing by doubling would copy the carry again
+        // and again.
+        self.carry.reserve(BLOCK_BYTES);
         let result = (&mut self.reader)
             .take(BLOCK_BYTES as u64)
             .read_to_end(&mut self.carry);
