@@ -50,7 +50,14 @@ const TIME_KEYS: &[&str] = &[
 /// Fills `event` from one JSON line. The caller has set `event.record_id` to the line
 /// number; an EVTX record id in the line replaces it.
 pub fn flatten(line: &[u8], table: &FieldTable, event: &mut Event) -> Result<(), String> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    // serde_json counts lines within the text it was given, always 1 here: say the column.
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "not JSON at column {}: {}",
+            e.column(),
+            without_position(&e)
+        )
+    })?;
     let Value::Object(object) = value else {
         return Err("not a JSON object".into());
     };
@@ -328,5 +335,14 @@ mod tests {
         let mut event = Event::new();
         assert!(flatten(b"{broken", &FieldTable::new(), &mut event).is_err());
         assert!(flatten(b"[1,2]", &FieldTable::new(), &mut event).is_err());
+    }
+}
+
+/// A serde_json error without its "at line L column C" suffix.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
