@@ -252,6 +252,15 @@ fn flatten_paths<'v>(
     }
 }
 
+/// A serde_json error without its "at line L column C" suffix.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,14 +344,5 @@ mod tests {
         let mut event = Event::new();
         assert!(flatten(b"{broken", &FieldTable::new(), &mut event).is_err());
         assert!(flatten(b"[1,2]", &FieldTable::new(), &mut event).is_err());
-    }
-}
-
-/// A serde_json error without its "at line L column C" suffix.
-fn without_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
     }
 }
