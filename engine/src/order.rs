@@ -115,25 +115,29 @@ impl Sorter {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         // By key, then by bytes: entries with equal keys (JSON records that repeat a record
         // id) still come out in one order whatever the threads did.
         self.pending.sort_unstable();
-        let path = std::env::temp_dir().join(format!(
-            "tansa-{}-{}.run",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let run = Run { path };
-        let mut out = BufWriter::new(File::create(&run.path)?);
+        let (run, mut out) = Run::create()?;
         for (key, line) in self.pending.drain(..) {
-            out.write_all(&key.to_bytes())?;
-            out.write_all(&(line.len() as u64).to_le_bytes())?;
-            out.write_all(&line)?;
+            write_entry(&mut out, key, &line)?;
         }
         out.flush()?;
+        drop(out);
         self.runs.push(run);
         self.pending_bytes = 0;
+        if self.runs.len() >= MAX_RUNS {
+            // Merge the runs into one, so a huge output never holds more than MAX_RUNS
+            // files open (and their read buffers) at once.
+            let runs = std::mem::take(&mut self.runs);
+            let (merged, mut out) = Run::create()?;
+            merge(&runs, std::iter::empty(), |key, line| {
+                write_entry(&mut out, key, &line)
+            })?;
+            out.flush()?;
+            drop(out);
+            self.runs.push(merged);
+        }
         Ok(())
     }
 
@@ -160,36 +164,67 @@ impl Sorter {
             }
             return Ok(());
         }
-        let mut readers = Vec::with_capacity(self.runs.len());
-        for run in &self.runs {
-            readers.push(BufReader::new(File::open(&run.path)?));
-        }
-        let mut memory = std::mem::take(&mut self.pending).into_iter();
-        // Heap of (key, bytes, source), ordered as the runs are; source == readers.len()
-        // is the in-memory remainder.
-        let mut heap = BinaryHeap::new();
-        for (i, reader) in readers.iter_mut().enumerate() {
-            if let Some((key, line)) = read_entry(reader)? {
-                heap.push(Reverse((key, line, i)));
-            }
-        }
-        let memory_source = readers.len();
-        if let Some((key, line)) = memory.next() {
-            heap.push(Reverse((key, line, memory_source)));
-        }
-        while let Some(Reverse((key, line, source))) = heap.pop() {
-            take(key, line)?;
-            let next = if source == memory_source {
-                memory.next()
-            } else {
-                read_entry(&mut readers[source])?
-            };
-            if let Some((key, line)) = next {
-                heap.push(Reverse((key, line, source)));
-            }
-        }
-        Ok(())
+        let memory = std::mem::take(&mut self.pending);
+        merge(&self.runs, memory.into_iter(), take)
     }
+}
+
+/// At most this many runs on disk: past it they are merged into one.
+const MAX_RUNS: usize = 64;
+
+impl Run {
+    fn create() -> io::Result<(Run, BufWriter<File>)> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tansa-{}-{}.run",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let out = BufWriter::new(File::create(&path)?);
+        Ok((Run { path }, out))
+    }
+}
+
+fn write_entry(out: &mut impl Write, key: SortKey, line: &[u8]) -> io::Result<()> {
+    out.write_all(&key.to_bytes())?;
+    out.write_all(&(line.len() as u64).to_le_bytes())?;
+    out.write_all(line)
+}
+
+/// Hands the entries of sorted `runs` and of the sorted `memory` to `take`, in order.
+fn merge(
+    runs: &[Run],
+    mut memory: impl Iterator<Item = (SortKey, Vec<u8>)>,
+    mut take: impl FnMut(SortKey, Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut readers = Vec::with_capacity(runs.len());
+    for run in runs {
+        readers.push(BufReader::new(File::open(&run.path)?));
+    }
+    // Heap of (key, bytes, source), ordered as the runs are; source == readers.len() is
+    // the in-memory remainder.
+    let mut heap = BinaryHeap::new();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if let Some((key, line)) = read_entry(reader)? {
+            heap.push(Reverse((key, line, i)));
+        }
+    }
+    let memory_source = readers.len();
+    if let Some((key, line)) = memory.next() {
+        heap.push(Reverse((key, line, memory_source)));
+    }
+    while let Some(Reverse((key, line, source))) = heap.pop() {
+        take(key, line)?;
+        let next = if source == memory_source {
+            memory.next()
+        } else {
+            read_entry(&mut readers[source])?
+        };
+        if let Some((key, line)) = next {
+            heap.push(Reverse((key, line, source)));
+        }
+    }
+    Ok(())
 }
 
 fn read_entry(reader: &mut impl Read) -> io::Result<Option<(SortKey, Vec<u8>)>> {
@@ -285,5 +320,30 @@ mod tests {
         }
         assert!(forward.spilled_runs() > 5);
         assert_eq!(output(forward), output(backward));
+    }
+
+    #[test]
+    fn past_the_run_limit_runs_merge_into_one_and_the_output_is_the_same() {
+        let entries: Vec<(SortKey, Vec<u8>)> = (0..20_000)
+            .map(|i| {
+                (
+                    key(i * 7919 % 20_000, 0),
+                    format!("{{\"i\":{i}}}").into_bytes(),
+                )
+            })
+            .collect();
+        let mut spilling = Sorter::new(1024);
+        let mut in_memory = Sorter::new(usize::MAX);
+        for batch in entries.chunks(50) {
+            spilling.extend(batch.to_vec()).unwrap();
+            in_memory.extend(batch.to_vec()).unwrap();
+        }
+        assert!(
+            spilling.spilled_runs() < MAX_RUNS,
+            "{}",
+            spilling.spilled_runs()
+        );
+        assert_eq!(spilling.len(), 20_000);
+        assert_eq!(output(spilling), output(in_memory));
     }
 }

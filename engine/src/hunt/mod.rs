@@ -145,8 +145,10 @@ impl HuntReport {
     }
 }
 
-/// Alerts held in memory before sorted runs spill to disk.
-const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
+/// Alerts (and, separately, correlation matches) held in memory before sorted runs spill
+/// to disk. Small: a run is written and read back sequentially, which costs little, while
+/// memory is what a hunt over a large collection must keep flat.
+const ALERT_MEMORY_BUDGET: usize = 2 * 1024 * 1024;
 
 /// What the workers of a hunt share.
 struct Shared<'a> {
