@@ -12,7 +12,7 @@ work=${TANSA_BENCH_DIR:-target/bench}
 cargo build --release --quiet -p tansa -p tansa-bench
 tansa=target/release/tansa
 mkdir -p "$work"
-[ -f "$work/syslog-mixed-300mb.log" ] || target/release/make-bench-inputs "$corpus/evtx" "$work"
+[ -d "$work/corpus-1gb" ] || target/release/make-bench-inputs "$corpus/evtx" "$work"
 
 # best_of COMMAND...: prints "seconds peak_rss_kb" of the fastest of three runs; the
 # fastest run's stderr (the summary) is left in $work/stderr.txt.
@@ -73,11 +73,66 @@ detection:
   selection: {dst_port: never-a-port}
   condition: selection
 RULE
-printf "\n%-34s %7s %12s %14s %10s\n" "syslog-mixed-300mb" threads "lines/s" "process secs" "peak MiB"
-for rules in "$work/parse-only.yml" rules/network; do
+printf "\n%-34s %7s %12s %14s %10s\n" "syslog" threads "lines/s" "process secs" "peak MiB"
+for log in syslog-mixed-300mb syslog-mixed-1gb; do
+    for ruleset in "$work/parse-only.yml" rules/network; do
+        for threads in 1 2; do
+            read -r secs rss < <(best_of "$tansa" hunt "$work/$log.log" -r "$ruleset" -j "$threads")
+            printf "%-34s %7s %12s %14s %10.1f\n" "$log $(basename "$ruleset")" "$threads" "$(hunt_rate)" \
+                "$secs" "$(awk "BEGIN{print $rss / 1024}")"
+        done
+    done
+done
+
+# All of SigmaHQ's Windows rules plus tansa's pack from here on.
+both=(-r "$rules" -r rules)
+
+# Time against input size: the dense Security log at 30 MB, 300 MB and 1 GB.
+printf "\n%-34s %7s %12s %14s %10s\n" "SigmaHQ + pack, size" threads "hunt rec/s" "process secs" "peak MiB"
+for input in security-dense-30mb security-dense-300mb security-dense-1gb; do
+    read -r secs rss < <(best_of "$tansa" hunt "$work/$input.evtx" "${both[@]}" -j 2)
+    printf "%-34s %7s %12s %14s %10.1f\n" "$input" 2 "$(hunt_rate)" "$secs" "$(awk "BEGIN{print $rss / 1024}")"
+done
+
+# A collection: the whole corpus folder, then about 1 GB of copies of it; one thread, then two.
+printf "\n%-34s %7s %12s %14s %10s\n" "SigmaHQ + pack, collection" threads "hunt rec/s" "process secs" "peak MiB"
+for input in "$corpus/evtx" "$work/corpus-1gb"; do
     for threads in 1 2; do
-        read -r secs rss < <(best_of "$tansa" hunt "$work/syslog-mixed-300mb.log" -r "$rules" -j "$threads")
-        printf "%-34s %7s %12s %14s %10.1f\n" "$(basename "$rules")" "$threads" "$(hunt_rate)" "$secs" \
+        read -r secs rss < <(best_of "$tansa" hunt "$input" "${both[@]}" -j "$threads")
+        printf "%-34s %7s %12s %14s %10.1f\n" "$(basename "$input")" "$threads" "$(hunt_rate)" "$secs" \
             "$(awk "BEGIN{print $rss / 1024}")"
+    done
+done
+
+# Peers, in the same run and on the same files: the evtx crate's own evtx_dump rendering
+# JSON lines (the ceiling for any tool built on the evtx crate; it evaluates nothing) and
+# rsigma with the same SigmaHQ rules. Both are installed from crates.io under $work/tools
+# the first time. Rates are whole-process: records / wall seconds, rules loading included.
+tools="$work/tools"
+[ -x "$tools/evtx/bin/evtx_dump" ] ||
+    cargo install evtx --version 0.15.1 --locked --quiet --root "$tools/evtx"
+[ -x "$tools/rsigma/bin/rsigma" ] ||
+    cargo install rsigma --version 0.23.0 --features evtx --locked --quiet --root "$tools/rsigma"
+printf "\n%-34s %7s %12s %14s %10s\n" "side by side" threads "records/s" "process secs" "peak MiB"
+for input in security-dense-30mb security-dense-300mb; do
+    "$tansa" hunt "$work/$input.evtx" -r "$work/parse-only.yml" > /dev/null 2> "$work/stderr.txt"
+    records=$(grep -o 'records: [0-9]*' "$work/stderr.txt" | awk '{print $2}')
+    row() { # name threads secs rss
+        printf "%-34s %7s %12.0f %14s %10.1f\n" "$1" "$2" "$(awk "BEGIN{print $records / $3}")" "$3" \
+            "$(awk "BEGIN{print $4 / 1024}")"
+    }
+    echo "$input ($records records)"
+    for threads in 1 2; do
+        read -r secs rss < <(best_of "$tools/evtx/bin/evtx_dump" -o jsonl -t "$threads" "$work/$input.evtx")
+        row "  evtx_dump -o jsonl" "$threads" "$secs" "$rss"
+    done
+    read -r secs rss < <(best_of "$tools/rsigma/bin/rsigma" engine eval -q -r "$rules" \
+        --output-format ndjson -e "@$work/$input.evtx")
+    row "  rsigma 0.23.0 (SigmaHQ Windows)" 1 "$secs" "$rss"
+    for threads in 1 2; do
+        read -r secs rss < <(best_of "$tansa" hunt "$work/$input.evtx" -r "$rules" -j "$threads")
+        row "  tansa (SigmaHQ Windows)" "$threads" "$secs" "$rss"
+        read -r secs rss < <(best_of "$tansa" hunt "$work/$input.evtx" "${both[@]}" -j "$threads")
+        row "  tansa (SigmaHQ Windows + pack)" "$threads" "$secs" "$rss"
     done
 done

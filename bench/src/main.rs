@@ -5,8 +5,14 @@
 //!   densest real Security log of several chunks (the most records per chunk, as in a busy
 //!   server's log), repeated to 30 and 300 MiB;
 
+//! - `security-dense-1gb.evtx`: the same, to 1 GiB (for time against input size);
 //! - `security-mixed-30mb.evtx`: the chunks of every Security log in the corpus, repeated
-//!   to 30 MiB (many event ids, but sparse chunks from short captures).
+//!   to 30 MiB (many event ids, but sparse chunks from short captures);
+//! - `corpus-1gb/copy-NN/`: copies of the whole corpus folder, about 1 GiB;
+//! - `logons-1gb/`: a week of a domain controller's archived Security logs (see
+//!   `logon_storm`);
+//! - `syslog-mixed-300mb.log`, `syslog-mixed-1gb.log`: firewall syslog in nine formats
+//!   (see `syslog_mix`).
 //!
 //! Chunks are self-contained (their own string and template tables), so each result is a
 //! valid log. Record ids repeat from copy to copy, which no rule looks at.
@@ -59,10 +65,59 @@ fn main() -> Result<()> {
         &densest.chunks,
         300,
     )?;
+    write(
+        &out_dir.join("security-dense-1gb.evtx"),
+        &densest.chunks,
+        1024,
+    )?;
     let all: Vec<Vec<u8>> = logs.iter().flat_map(|log| log.chunks.clone()).collect();
     write(&out_dir.join("security-mixed-30mb.evtx"), &all, 30)?;
     logon_storm(&out_dir.join("logons-1gb"), 1024)?;
     syslog_mix(&out_dir.join("syslog-mixed-300mb.log"), 300)?;
+    syslog_mix(&out_dir.join("syslog-mixed-1gb.log"), 1024)?;
+    corpus_copies(&corpus, &out_dir.join("corpus-1gb"), 1024)?;
+    Ok(())
+}
+
+/// Copies of the whole corpus folder, `copy-01`, `copy-02`, ..., until they hold
+/// `megabytes` MiB: a collection of many real logs of every size, as a responder gets.
+fn corpus_copies(corpus: &Path, dir: &Path, megabytes: u64) -> Result<()> {
+    let mut files = Vec::new();
+    let mut stack = vec![corpus.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "evtx") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let size: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let copies = (megabytes * 1024 * 1024).div_ceil(size.max(1));
+    for copy in 1..=copies {
+        for file in &files {
+            let relative = file.strip_prefix(corpus).unwrap_or(file);
+            let target = dir.join(format!("copy-{copy:02}")).join(relative);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(file, &target).with_context(|| {
+                format!("cannot copy {} to {}", file.display(), target.display())
+            })?;
+        }
+    }
+    println!(
+        "{}: {copies} copies of {} files ({} MiB each)",
+        dir.display(),
+        files.len(),
+        size >> 20
+    );
     Ok(())
 }
 
