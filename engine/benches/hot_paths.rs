@@ -20,61 +20,10 @@ use tansa_engine::event::Event;
 use tansa_engine::input::evtx_xml::flatten;
 use tansa_engine::order::SortKey;
 
-/// A network logon as evtx renders it (attributes, EventData, whitespace as in the crate's
-/// output).
+/// A network logon as evtx renders it for tansa (`indent(false)`: no whitespace between
+/// elements).
 const LOGON_4624: &str = r#"<?xml version="1.0" encoding="utf-8"?>
-<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
-  <System>
-    <Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-A5BA-3E3B0328C30D}">
-    </Provider>
-    <EventID>4624</EventID>
-    <Version>2</Version>
-    <Level>0</Level>
-    <Task>12544</Task>
-    <Opcode>0</Opcode>
-    <Keywords>0x8020000000000000</Keywords>
-    <TimeCreated SystemTime="2024-05-01T01:14:00.123456Z">
-    </TimeCreated>
-    <EventRecordID>182734</EventRecordID>
-    <Correlation ActivityID="{D3A1C7E2-9F3B-0001-5BC8-A1D39F3BDA01}">
-    </Correlation>
-    <Execution ProcessID="652" ThreadID="4388">
-    </Execution>
-    <Channel>Security</Channel>
-    <Computer>DC01.clinic.local</Computer>
-    <Security>
-    </Security>
-  </System>
-  <EventData>
-    <Data Name="SubjectUserSid">S-1-5-18</Data>
-    <Data Name="SubjectUserName">DC01$</Data>
-    <Data Name="SubjectDomainName">CLINIC</Data>
-    <Data Name="SubjectLogonId">0x3e7</Data>
-    <Data Name="TargetUserSid">S-1-5-21-3623811015-3361044348-30300820-1013</Data>
-    <Data Name="TargetUserName">nurse01</Data>
-    <Data Name="TargetDomainName">CLINIC</Data>
-    <Data Name="TargetLogonId">0x8dcdc</Data>
-    <Data Name="LogonType">3</Data>
-    <Data Name="LogonProcessName">NtLmSsp </Data>
-    <Data Name="AuthenticationPackageName">NTLM</Data>
-    <Data Name="WorkstationName">WS07</Data>
-    <Data Name="LogonGuid">{00000000-0000-0000-0000-000000000000}</Data>
-    <Data Name="TransmittedServices">-</Data>
-    <Data Name="LmPackageName">NTLM V2</Data>
-    <Data Name="KeyLength">128</Data>
-    <Data Name="ProcessId">0x0</Data>
-    <Data Name="ProcessName">-</Data>
-    <Data Name="IpAddress">10.0.0.66</Data>
-    <Data Name="IpPort">49822</Data>
-    <Data Name="ImpersonationLevel">%%1833</Data>
-    <Data Name="RestrictedAdminMode">-</Data>
-    <Data Name="TargetOutboundUserName">-</Data>
-    <Data Name="TargetOutboundDomainName">-</Data>
-    <Data Name="VirtualAccount">%%1843</Data>
-    <Data Name="TargetLinkedLogonId">0x0</Data>
-    <Data Name="ElevatedToken">%%1842</Data>
-  </EventData>
-</Event>"#;
+<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Microsoft-Windows-Security-Auditing" Guid="{54849625-5478-4994-A5BA-3E3B0328C30D}"></Provider><EventID>4624</EventID><Version>2</Version><Level>0</Level><Task>12544</Task><Opcode>0</Opcode><Keywords>0x8020000000000000</Keywords><TimeCreated SystemTime="2024-05-01T01:14:00.123456Z"></TimeCreated><EventRecordID>182734</EventRecordID><Correlation ActivityID="{D3A1C7E2-9F3B-0001-5BC8-A1D39F3BDA01}"></Correlation><Execution ProcessID="652" ThreadID="4388"></Execution><Channel>Security</Channel><Computer>DC01.clinic.local</Computer><Security></Security></System><EventData><Data Name="SubjectUserSid">S-1-5-18</Data><Data Name="SubjectUserName">DC01$</Data><Data Name="SubjectDomainName">CLINIC</Data><Data Name="SubjectLogonId">0x3e7</Data><Data Name="TargetUserSid">S-1-5-21-3623811015-3361044348-30300820-1013</Data><Data Name="TargetUserName">nurse01</Data><Data Name="TargetDomainName">CLINIC</Data><Data Name="TargetLogonId">0x8dcdc</Data><Data Name="LogonType">3</Data><Data Name="LogonProcessName">NtLmSsp </Data><Data Name="AuthenticationPackageName">NTLM</Data><Data Name="WorkstationName">WS07</Data><Data Name="LogonGuid">{00000000-0000-0000-0000-000000000000}</Data><Data Name="TransmittedServices">-</Data><Data Name="LmPackageName">NTLM V2</Data><Data Name="KeyLength">128</Data><Data Name="ProcessId">0x0</Data><Data Name="ProcessName">-</Data><Data Name="IpAddress">10.0.0.66</Data><Data Name="IpPort">49822</Data><Data Name="ImpersonationLevel">%%1833</Data><Data Name="RestrictedAdminMode">-</Data><Data Name="TargetOutboundUserName">-</Data><Data Name="TargetOutboundDomainName">-</Data><Data Name="VirtualAccount">%%1843</Data><Data Name="TargetLinkedLogonId">0x0</Data><Data Name="ElevatedToken">%%1842</Data></EventData></Event>"#;
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
