@@ -462,32 +462,23 @@ fn year_and_zone_fill_what_bsd_timestamps_leave_out() {
         "2025-01-09T20:30:00.0000000Z"
     );
     // Without --year, the year the file was last modified; without a zone, UTC.
-    let modified = jiff::civil::date(2023, 6, 1)
-        .at(12, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_modified(std::time::SystemTime::from(modified.timestamp()))
-        .unwrap();
+    let set_modified = |time: &str| {
+        let time: jiff::Timestamp = time.parse().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_modified(std::time::SystemTime::from(time))
+            .unwrap();
+    };
+    set_modified("2023-06-01T12:00:00Z");
     assert_eq!(time_of(&[]), "2023-01-10T02:00:00.0000000Z");
     // A log last written early in January has its December lines in the year before.
     dir.write(
         "logs/ufw.log",
         line.replace("Jan 10 02:00:00", "Dec 31 23:59:59"),
     );
-    let new_year = jiff::civil::date(2024, 1, 1)
-        .at(0, 10, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_modified(std::time::SystemTime::from(new_year.timestamp()))
-        .unwrap();
+    set_modified("2024-01-01T00:10:00Z");
     assert_eq!(time_of(&[]), "2023-12-31T23:59:59.0000000Z");
     // A zone in the line wins over --syslog-tz.
     dir.write(
