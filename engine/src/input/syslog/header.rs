@@ -16,6 +16,7 @@
 //!   skipped. Without a timestamp, a tag is looked for only after a PRI.
 
 use super::SyslogContext;
+use super::scan::unescape_backslashes;
 use super::sink::Sink;
 use super::time;
 use jiff::Timestamp;
@@ -356,21 +357,7 @@ impl<'a> Iterator for StructuredData<'a> {
 /// Decodes an SD-PARAM value: `\"`, `\\` and `\]` lose their backslash; any other
 /// backslash stays, as RFC 5424 says.
 pub(crate) fn unescape_param(raw: &str, out: &mut String) {
-    let mut rest = raw;
-    while let Some(at) = memchr(b'\\', rest.as_bytes()) {
-        out.push_str(&rest[..at]);
-        match rest.as_bytes().get(at + 1) {
-            Some(&c @ (b'"' | b'\\' | b']')) => {
-                out.push(c as char);
-                rest = &rest[at + 2..];
-            }
-            _ => {
-                out.push('\\');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
+    unescape_backslashes(raw, b"\"\\]", out);
 }
 
 /// 0..=23 as text, without formatting.

@@ -13,7 +13,7 @@
 //! below is the whole of what its keys mean (see README.md).
 
 use super::SyslogContext;
-use super::scan::{Needle, find_any};
+use super::scan::{Needle, find_any, unescape_backslashes};
 use super::sink::{Map, Norm, Sink};
 use super::time;
 use jiff::Timestamp;
@@ -476,21 +476,7 @@ fn quoted(text: &str, from: usize, quote: u8) -> (&str, bool, usize) {
 /// Decodes a quoted value: `\"`, `\'` and `\\` lose their backslash; any other backslash
 /// stays (Windows paths in FortiGate messages).
 pub(crate) fn unescape_quoted(raw: &str, out: &mut String) {
-    let mut rest = raw;
-    while let Some(at) = memchr(b'\\', rest.as_bytes()) {
-        out.push_str(&rest[..at]);
-        match rest.as_bytes().get(at + 1) {
-            Some(&c @ (b'"' | b'\'' | b'\\')) => {
-                out.push(c as char);
-                rest = &rest[at + 2..];
-            }
-            _ => {
-                out.push('\\');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
+    unescape_backslashes(raw, b"\"'\\", out);
 }
 
 #[cfg(test)]

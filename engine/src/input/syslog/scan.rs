@@ -133,6 +133,27 @@ pub(crate) fn find_any(bytes: &[u8], from: usize, a: u8, b: u8, c: u8) -> usize 
 }
 
 /// Whether `text` is one or more ASCII digits.
+/// Appends `raw` to `out` with a backslash before any byte of `escapable` dropped; any
+/// other backslash stays, as the formats that use this say (RFC 5424 params, quoted
+/// key=value values with Windows paths in them).
+pub(crate) fn unescape_backslashes(raw: &str, escapable: &[u8], out: &mut String) {
+    let mut rest = raw;
+    while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes().get(at + 1) {
+            Some(&c) if escapable.contains(&c) => {
+                out.push(c as char);
+                rest = &rest[at + 2..];
+            }
+            _ => {
+                out.push('\\');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
 pub(crate) fn is_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
