@@ -174,14 +174,7 @@ fn damaged_archives_are_reported_and_the_rest_is_read() {
     cut.truncate(cut.len() * 2 / 3);
     dir.write("logs/fw.log.gz", cut);
     dir.write("rules/denied.yml", DENIED_RDP_RULE);
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--year",
-        "2026",
-    ]);
+    let out = hunt_with_year_2026(&dir);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("collection.zip:fw/damaged.log"), "{err}");
@@ -380,6 +373,18 @@ const DENIED_RDP: [(&str, &str); 10] = [
     ),
 ];
 
+/// `tansa hunt` over the test folder's `logs` with its `rules`, syslog years 2026.
+fn hunt_with_year_2026(dir: &TempDir) -> std::process::Output {
+    tansa(&[
+        "hunt",
+        s(&dir.join("logs")),
+        "-r",
+        s(&dir.join("rules")),
+        "--year",
+        "2026",
+    ])
+}
+
 const DENIED_RDP_RULE: &str = "title: Denied RDP\nid: denied-rdp\nlevel: low\nlogsource:\n  category: firewall\ndetection:\n  selection:\n    dst_port: 3389\n    action: deny\n    src_ip|cidr: 203.0.113.0/24\n  condition: selection\n";
 
 #[test]
@@ -398,14 +403,7 @@ fn syslog_of_every_device_meets_one_firewall_rule() {
     );
     dir.write("logs/firewalls.log", &bytes);
     dir.write("rules/denied.yml", DENIED_RDP_RULE);
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--year",
-        "2026",
-    ]);
+    let out = hunt_with_year_2026(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let alerts = alerts(&stdout(&out));
     assert_eq!(alerts.len(), DENIED_RDP.len(), "{}", stdout(&out));
