@@ -1020,3 +1020,44 @@ fn the_readme_example_finds_the_intrusion_in_evtx_and_syslog() {
     assert_eq!(from_syslog.len(), 11, "{from_syslog:?}");
     assert!(from_syslog.contains(&"RDP Connection Through a Firewall Outside Business Hours"));
 }
+
+#[test]
+fn a_regex_too_large_to_build_is_a_rule_error_when_first_needed() {
+    // Its syntax is valid, so it passes compilation; its program is built when a record
+    // first reaches the rule, and that fails.
+    const HUGE_REGEX: &str = "  selection:\n    EventID: 4625\n    TargetUserName|re: '\\w{1000}{1000}'\n  condition: selection\n";
+    let dir = TempDir::new("lazy-regex");
+    dir.evtx(
+        "logs/Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "alice", "10.0.0.5")],
+    );
+    dir.write("rules/huge.yml", rule("huge", "high", SECURITY, HUGE_REGEX));
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    let rules = dir.join("rules");
+
+    let out = tansa(&["rules", "lint", s(&rules)]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("huge.yml"), "{err}");
+    assert!(err.contains("too large"), "{err}");
+
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&rules)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = alerts(&stdout(&out));
+    assert_eq!(alerts.len(), 1, "the other rule still runs");
+    assert_eq!(alerts[0]["rule"]["id"], "wrong-pw");
+    let err = stderr(&out);
+    assert!(
+        err.contains("rule error:") && err.contains("huge.yml"),
+        "{err}"
+    );
+    assert!(err.contains("too large"), "{err}");
+    assert!(err.contains("1 refused"), "{err}");
+
+    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&rules), "--strict"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}

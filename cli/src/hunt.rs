@@ -116,7 +116,12 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     }
 
     let compile_started = std::time::Instant::now();
-    let ruleset = load_and_compile(&args.rules, &options);
+    let mut ruleset = load_and_compile(&args.rules, &options);
+    if args.strict {
+        // Parts built on first use would otherwise report their failures after the hunt.
+        let deferred = ruleset.program.build_all();
+        ruleset.errors.extend(deferred);
+    }
     let compile_time = compile_started.elapsed();
     for error in &ruleset.errors {
         eprintln!("tansa: rule error: {error}");
@@ -185,6 +190,10 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     }
     out.commit()?;
 
+    let deferred = ruleset.program.deferred_errors();
+    for error in &deferred {
+        eprintln!("tansa: rule error: {error}");
+    }
     let over_cap = report.correlation.is_some_and(|c| c.stats.over_cap > 0);
     let partial =
         !discovered.failed.is_empty() || report.files.iter().any(|f| f.is_partial()) || over_cap;
@@ -193,7 +202,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
             &discovered,
             &report,
             &ruleset.program,
-            ruleset.errors.len(),
+            ruleset.errors.len() + deferred.len(),
             compile_time,
         );
     } else {
@@ -247,6 +256,9 @@ fn hunt_stdin(
     }
     for error in &report.errors {
         eprintln!("tansa: stdin: {error}");
+    }
+    for error in program.deferred_errors() {
+        eprintln!("tansa: rule error: {error}");
     }
     let over_cap = report.correlation.is_some_and(|c| c.stats.over_cap > 0);
     Ok(if report.failed > 0 || report.cut_lines > 0 || over_cap {

@@ -104,7 +104,9 @@ impl Expect {
 }
 
 pub fn run(args: &TestArgs) -> Result<u8> {
-    let ruleset = load_and_compile(&args.rules, &args.compile.options()?);
+    let mut ruleset = load_and_compile(&args.rules, &args.compile.options()?);
+    let deferred = ruleset.program.build_all();
+    ruleset.errors.extend(deferred);
     for error in &ruleset.errors {
         eprintln!("tansa: rule error: {error}");
     }

@@ -8,16 +8,14 @@
 use super::LocalIds;
 use super::glob::Glob;
 use super::literals::Subject;
-use super::matcher::{Anchor, Cidr, Compare, StrPattern, TimePart, parse_number};
+use super::matcher::{Anchor, Cidr, Compare, LazyRegex, StrPattern, TimePart, parse_number};
 use super::placeholder::Placeholders;
 use super::{Check, ValueTest};
 use crate::rule::RawValue;
 use crate::rule::sigma_string::{self, Part, SigmaString, Utf16};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Compiled regexes larger than this are refused (a rule error, not a crash or a stall).
-pub const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
 /// The most alternatives one value may expand into (windash, placeholders).
 const MAX_VARIANTS: usize = 1024;
 
@@ -398,7 +396,11 @@ fn string_pattern(
     })
 }
 
-fn compile_regex(text: &str, m: &Modifiers, regexes: &RegexCache) -> Result<regex::Regex, String> {
+fn compile_regex(
+    text: &str,
+    m: &Modifiers,
+    regexes: &RegexCache,
+) -> Result<Arc<LazyRegex>, String> {
     let mut pattern = String::new();
     if !m.re_flags.is_empty() {
         pattern.push_str("(?");
@@ -418,44 +420,21 @@ fn compile_regex(text: &str, m: &Modifiers, regexes: &RegexCache) -> Result<rege
     regexes.get(&pattern)
 }
 
-/// Regexes already built in this compilation, by pattern: a process_creation rule compiles
-/// once per target (Sysmon and Security), and a regex costs ~150 µs to build.
+/// Regexes already checked in this compilation, by pattern: a process_creation rule compiles
+/// once per target (Sysmon and Security), and both share one program.
 #[derive(Debug, Default)]
-pub(crate) struct RegexCache(Mutex<HashMap<String, Result<regex::Regex, String>>>);
+pub(crate) struct RegexCache(Mutex<HashMap<String, Result<Arc<LazyRegex>, String>>>);
 
 impl RegexCache {
-    fn get(&self, pattern: &str) -> Result<regex::Regex, String> {
+    fn get(&self, pattern: &str) -> Result<Arc<LazyRegex>, String> {
         let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(built) = lock().get(pattern) {
-            return built.clone();
+        if let Some(checked) = lock().get(pattern) {
+            return checked.clone();
         }
-        let built = build_regex(pattern);
-        lock().insert(pattern.to_string(), built.clone());
-        built
+        let checked = LazyRegex::new(pattern).map(Arc::new);
+        lock().insert(pattern.to_string(), checked.clone());
+        checked
     }
-}
-
-fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => {
-                format!("regex `{pattern}` is too large (over {limit} bytes compiled)")
-            }
-            other => format!(
-                "invalid regex `{pattern}`: {}",
-                first_line(&other.to_string())
-            ),
-        })
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]
@@ -477,6 +456,20 @@ mod tests {
                 rename: &|n| n.to_string(),
             },
         )
+    }
+
+    #[test]
+    fn a_regex_too_large_fails_at_first_use_and_matches_nothing() {
+        let check = compile(&["re"], &[text("\\w{1000}{1000}")]).expect("the syntax is valid");
+        let ValueTest::Str(patterns) = &check.tests[0] else {
+            panic!("a string test")
+        };
+        let StrPattern::Regex(regex) = &patterns[0] else {
+            panic!("a regex")
+        };
+        assert_eq!(regex.failure(), None, "not built at compile time");
+        assert!(!regex.is_match("a"));
+        assert!(regex.failure().is_some_and(|m| m.contains("too large")));
     }
 
     fn text(s: &str) -> RawValue {
@@ -506,11 +499,6 @@ mod tests {
             compile(&["re"], &[text("(unclosed")])
                 .unwrap_err()
                 .contains("invalid regex")
-        );
-        assert!(
-            compile(&["re"], &[text("\\w{1000}{1000}")])
-                .unwrap_err()
-                .contains("too large")
         );
         assert!(
             compile(&["expand"], &[text("%nope%")])

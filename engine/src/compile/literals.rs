@@ -6,6 +6,7 @@
 //! automaton for that field (measured: 0.6-2 GB/s for 1k-16k needles), which runs at most
 //! once per record, on first demand, and stamps the needles it found. A rule's test is then
 //! a lookup. Keyword searches (no field) have one automaton over every value of the event.
+//! A subject's automata are built when a record first asks for them (see `on_demand`).
 //!
 //! Needles are lowercase and the automata case-sensitive: a value is ASCII-lowercased into
 //! a scratch buffer before the scan (measured: building a 5,600-needle automaton takes
@@ -17,8 +18,8 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::on_demand::OnDemand;
 use crate::field::FxBuild;
-use rayon::prelude::*;
 
 use std::collections::HashMap;
 
@@ -76,75 +77,100 @@ impl LiteralsBuilder {
         id
     }
 
-    pub fn build(self, field_count: usize, keyword_groups: usize) -> Result<Literals, String> {
-        // (subject, needs Unicode folding) -> (needle, id)
-        type Groups = HashMap<(Subject, bool), Vec<(Box<str>, u32)>>;
-        let mut per_subject = Groups::new();
-
+    /// Groups the needles by subject. The automata are built when a record first needs
+    /// them (see `on_demand`).
+    pub fn build(self, field_count: usize, keyword_groups: usize) -> Literals {
+        let mut fields: Vec<Needles> = (0..field_count).map(|_| Needles::default()).collect();
+        let mut keywords: Vec<Needles> = (0..keyword_groups).map(|_| Needles::default()).collect();
         for ((subject, text), id) in self.ids {
-            let unicode = !ascii_folding_suffices(&text);
-            per_subject
-                .entry((subject, unicode))
-                .or_default()
-                .push((text, id));
-        }
-        let mut fields: Vec<SubjectAutomata> = (0..field_count)
-            .map(|_| SubjectAutomata::default())
-            .collect();
-        let mut keywords: Vec<SubjectAutomata> = (0..keyword_groups)
-            .map(|_| SubjectAutomata::default())
-            .collect();
-
-        // The automata are independent: build them on every core.
-        let built: Vec<((Subject, bool), Result<Automaton, String>)> = per_subject
-            .into_par_iter()
-            .map(|(key, mut needles)| {
-                // Sorted so the automaton, and its pattern numbering, is the same every run.
-                needles.sort();
-                let automaton = AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build(needles.iter().map(|(t, _)| t.as_bytes()))
-                    .map(|ac| Automaton {
-                        ac,
-                        needles: needles.iter().map(|(_, id)| *id).collect(),
-                    })
-                    .map_err(|e| format!("cannot build the literal automaton: {e}"));
-                (key, automaton)
-            })
-            .collect();
-        for ((subject, unicode), automaton) in built {
             let slot = match subject {
                 Subject::Field(id) => &mut fields[id as usize],
                 Subject::Keywords(group) => &mut keywords[group as usize],
             };
-            if unicode {
-                slot.unicode = Some(automaton?);
+            if ascii_folding_suffices(&text) {
+                slot.folded.push((text, id));
             } else {
-                slot.folded = Some(automaton?);
+                slot.unicode.push((text, id));
             }
         }
-        Ok(Literals {
-            fields,
-            keywords,
+        Literals {
+            fields: fields.into_iter().map(OnDemand::new).collect(),
+            keywords: keywords.into_iter().map(OnDemand::new).collect(),
             count: self.count as usize,
+        }
+    }
+}
+
+/// The needles of one subject, by the automaton they go into.
+#[derive(Debug, Default)]
+pub(crate) struct Needles {
+    folded: Vec<(Box<str>, u32)>,
+    unicode: Vec<(Box<str>, u32)>,
+}
+
+impl Needles {
+    fn build(&self) -> Result<SubjectAutomata, String> {
+        Ok(SubjectAutomata {
+            folded: automaton(&self.folded)?,
+            unicode: automaton(&self.unicode)?,
         })
     }
 }
 
-/// The automata of a compiled program.
+/// One automaton over `needles`, or none if there are none.
+fn automaton(needles: &[(Box<str>, u32)]) -> Result<Option<Automaton>, String> {
+    if needles.is_empty() {
+        return Ok(None);
+    }
+    // Sorted so the automaton, and its pattern numbering, is the same every run.
+    let mut sorted: Vec<&(Box<str>, u32)> = needles.iter().collect();
+    sorted.sort();
+    AhoCorasickBuilder::new()
+        .match_kind(MatchKind::Standard)
+        .build(sorted.iter().map(|(text, _)| text.as_bytes()))
+        .map(|ac| {
+            Some(Automaton {
+                ac,
+                needles: sorted.iter().map(|(_, id)| *id).collect(),
+            })
+        })
+        .map_err(|e| format!("cannot build the literal automaton: {e}"))
+}
+
+/// The automata of a compiled program, by subject, built on first use.
 #[derive(Debug, Default)]
 pub(crate) struct Literals {
-    pub fields: Vec<SubjectAutomata>,
+    pub fields: Vec<OnDemand<Needles, SubjectAutomata>>,
     /// By keyword group.
-    pub keywords: Vec<SubjectAutomata>,
+    pub keywords: Vec<OnDemand<Needles, SubjectAutomata>>,
     pub count: usize,
 }
 
 impl Literals {
+    /// The automata of `subject`, built now if this is their first use. `None` if the
+    /// subject has no needles, or if its automata could not be built (see
+    /// `Literals::failures`).
+    #[inline]
     pub fn automata(&self, subject: Subject) -> Option<&SubjectAutomata> {
-        match subject {
+        let part = match subject {
             Subject::Field(id) => self.fields.get(id as usize),
             Subject::Keywords(group) => self.keywords.get(group as usize),
+        }?;
+        part.get(Needles::build).ok()
+    }
+
+    /// Builds every automaton not built yet.
+    pub fn build_all(&self) {
+        for part in self.fields.iter().chain(&self.keywords) {
+            let _ = part.get(Needles::build);
         }
+    }
+
+    /// Why automata that were needed could not be built.
+    pub fn failures(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .chain(&self.keywords)
+            .filter_map(|part| part.failure())
     }
 }

@@ -6,10 +6,11 @@
 //! not tested here one by one: they go into the program's shared Aho-Corasick automata
 //! (`compile::literals`), and a pattern carries the id of its needle there.
 
+use super::on_demand::OnDemand;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use regex::Regex;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where a string pattern must sit in the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,8 +36,8 @@ pub enum StrPattern {
     Any,
     /// A wildcard pattern that is not a literal at a position.
     Glob(super::glob::Glob),
-    /// A `re` value.
-    Regex(Regex),
+    /// A `re` value (shared by every rule with the same pattern).
+    Regex(Arc<LazyRegex>),
 }
 
 impl StrPattern {
@@ -62,6 +63,65 @@ impl StrPattern {
             _ => None,
         }
     }
+}
+
+/// Compiled regexes larger than this are refused (a rule error, not a crash or a stall).
+pub const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A `re` value: its syntax is checked when the rule compiles, its program is built when a
+/// record first reaches it (see `on_demand`).
+#[derive(Debug)]
+pub struct LazyRegex(OnDemand<Box<str>, regex::Regex>);
+
+impl LazyRegex {
+    /// `pattern` if its syntax is valid, else why not.
+    pub fn new(pattern: &str) -> Result<LazyRegex, String> {
+        regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| invalid_regex(pattern, &e.to_string()))?;
+        Ok(LazyRegex(OnDemand::new(pattern.into())))
+    }
+
+    pub fn pattern(&self) -> &str {
+        self.0.spec()
+    }
+
+    /// Whether the regex matches `value`; never, if its program could not be built.
+    #[inline]
+    pub fn is_match(&self, value: &str) -> bool {
+        self.build().is_ok_and(|re| re.is_match(value))
+    }
+
+    /// Builds the program now if no record has yet.
+    pub fn build(&self) -> Result<&regex::Regex, &str> {
+        self.0.get(|pattern| build_regex(pattern))
+    }
+
+    /// Why the program could not be built, if it was tried.
+    pub fn failure(&self) -> Option<&str> {
+        self.0.failure()
+    }
+}
+
+fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("regex `{pattern}` is too large (over {limit} bytes compiled)")
+            }
+            other => invalid_regex(pattern, &other.to_string()),
+        })
+}
+
+fn invalid_regex(pattern: &str, error: &str) -> String {
+    let last = error
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(error)
+        .trim();
+    format!("invalid regex `{pattern}`: {last}")
 }
 
 #[inline]

@@ -12,6 +12,7 @@ pub mod glob;
 pub mod item;
 pub mod literals;
 pub mod matcher;
+mod on_demand;
 pub mod placeholder;
 pub(crate) mod route;
 
@@ -189,6 +190,67 @@ impl Program {
         &self.idle
     }
 
+    /// Builds every part that is otherwise built on first use (literal automata, regex
+    /// programs; see `on_demand`) and returns what could not be built. A hunt does not
+    /// need this; `rules lint` and `--strict` use it to find every broken rule up front.
+    pub fn build_all(&self) -> Vec<RuleError> {
+        self.literals.build_all();
+        for regex in self.regexes() {
+            let _ = regex.1.build();
+        }
+        self.deferred_errors()
+    }
+
+    /// The parts that a record needed and that could not be built: such a regex matches
+    /// nothing, and such an automaton finds no needle. One error per rule and part.
+    pub fn deferred_errors(&self) -> Vec<RuleError> {
+        let mut errors: Vec<RuleError> = self
+            .literals
+            .failures()
+            .map(|message| RuleError {
+                path: Default::default(),
+                pos: Default::default(),
+                rule_id: None,
+                title: None,
+                message: message.to_string(),
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for (info, regex) in self.regexes() {
+            let Some(message) = regex.failure() else {
+                continue;
+            };
+            if !seen.insert((Arc::as_ptr(info), regex.pattern())) {
+                continue;
+            }
+            errors.push(RuleError {
+                path: info.source.path.clone(),
+                pos: info.source.pos,
+                rule_id: Some(info.meta.id.clone()),
+                title: Some(info.meta.title.clone()),
+                message: format!("{message}; the rule's regex matches nothing"),
+            });
+        }
+        errors
+    }
+
+    /// Every `re` value of every compiled rule, with its rule.
+    fn regexes(&self) -> impl Iterator<Item = (&Arc<RuleInfo>, &matcher::LazyRegex)> {
+        self.rules.iter().flat_map(|rule| {
+            rule.checks
+                .iter()
+                .flat_map(|check| check.tests.iter())
+                .flat_map(|test| match test {
+                    ValueTest::Str(patterns) => &patterns[..],
+                    _ => &[],
+                })
+                .filter_map(move |pattern| match pattern {
+                    StrPattern::Regex(regex) => Some((&rule.info, &**regex)),
+                    _ => None,
+                })
+        })
+    }
+
     /// Whether any rule reads events of `channel` (exact name, or ignoring ASCII case).
     pub fn wants_channel(&self, channel: &str) -> bool {
         let routes = &self.routes;
@@ -261,7 +323,7 @@ pub fn compile(
     // Per rule: its targets (or why it is idle), and the keyword group of each target.
     type Plan = (Result<Vec<Target>, String>, Vec<u32>);
     // A rule's description moves into the `RuleInfo` its compiled forms and alerts share.
-    let (infos, detections): (Vec<Arc<RuleInfo>>, Vec<Detection>) = rules
+    let (infos, rule_detections): (Vec<Arc<RuleInfo>>, Vec<Detection>) = rules
         .into_iter()
         .map(|rule| {
             let info = RuleInfo {
@@ -296,7 +358,7 @@ pub fn compile(
 
     // Every (rule, target) compiles on its own, in parallel.
     let regexes = item::RegexCache::default();
-    let locals: Vec<Result<Vec<LocalRule>, RuleError>> = detections
+    let locals: Vec<Result<Vec<LocalRule>, RuleError>> = rule_detections
         .par_iter()
         .zip(&plans)
         .zip(&infos)
@@ -315,6 +377,8 @@ pub fn compile(
                 .collect()
         })
         .collect();
+    // The parsed detections are compiled: free them before the automata are planned.
+    drop(rule_detections);
 
     // Program-wide ids, routes and gates, in rule order.
     let mut fields = FieldTable::new();
@@ -411,20 +475,7 @@ pub fn compile(
     drop(compiled_refs);
     drop(detections);
 
-    let literals = match literals.build(fields.len(), keyword_groups.len()) {
-        Ok(literals) => literals,
-        Err(message) => {
-            // Only an automaton too large for memory gets here; say so rather than panic.
-            errors.push(RuleError {
-                path: Default::default(),
-                pos: Default::default(),
-                rule_id: None,
-                title: None,
-                message,
-            });
-            Literals::default()
-        }
-    };
+    let literals = literals.build(fields.len(), keyword_groups.len());
     let program = Program {
         fields,
         rules: compiled,
