@@ -317,9 +317,13 @@ impl Program {
         );
         let mut mark = |value: &str| {
             if let Some(automaton) = &automata.folded {
-                lowercase.clear();
-                lowercase.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
-                stamp_matches(automaton, lowercase, stamp, hits, found);
+                if automaton.folds_case {
+                    stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
+                } else {
+                    lowercase.clear();
+                    lowercase.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
+                    stamp_matches(automaton, lowercase, stamp, hits, found);
+                }
             }
             if let Some(automaton) = &automata.unicode
                 && !value.is_ascii()
