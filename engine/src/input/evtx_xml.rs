@@ -17,6 +17,8 @@
 //!   `Element_Attribute`; namespace declarations are dropped.
 
 use crate::event::{Event, Origin};
+#[cfg(test)]
+use crate::field::FieldId;
 use crate::field::FieldTable;
 use memchr::{memchr, memchr2};
 
@@ -63,7 +65,19 @@ pub fn flatten(
     xml: &str,
     table: &FieldTable,
     event: &mut Event,
+    keep: impl FnMut(&Event) -> bool,
+) -> Result<Flattened, XmlError> {
+    flatten_with(xml, table, event, keep, true)
+}
+
+/// `flatten`, with or without the fast paths for the common shapes (tests check that both
+/// read every record alike).
+fn flatten_with(
+    xml: &str,
+    table: &FieldTable,
+    event: &mut Event,
     mut keep: impl FnMut(&Event) -> bool,
+    fast_paths: bool,
 ) -> Result<Flattened, XmlError> {
     let bytes = xml.as_bytes();
     let mut pos = 0;
@@ -87,7 +101,8 @@ pub fn flatten(
             if frame.section == Section::System && frame.depth == 2 && !keep(event) {
                 return Ok(Flattened::Skipped);
             }
-        } else if rest.starts_with(DATA_OPEN)
+        } else if fast_paths
+            && rest.starts_with(DATA_OPEN)
             && stack
                 .last()
                 .is_some_and(|p| p.section == Section::EventData && p.depth == 2)
@@ -104,6 +119,11 @@ pub fn flatten(
             pos = start + end + 3;
         } else if rest.starts_with(b"<?") || rest.starts_with(b"<!") {
             pos = find(bytes, lt, b'>')? + 1;
+        } else if fast_paths
+            && stack.len() >= 2
+            && let Some(next) = leaf_element(xml, lt, table, event, &mut stack)
+        {
+            pos = next;
         } else {
             pos = start_element(xml, lt, table, event, &mut stack)?;
         }
@@ -180,6 +200,64 @@ fn data_element(
         Origin::Payload,
     );
     Some(end)
+}
+
+/// The fast path for a leaf without attributes below `<System>`, `<EventData>` or
+/// `<UserData>`, `<Name>text</Name>` (most of `<System>`): read in one go, as the general
+/// path would read it. Returns the position after the element, or `None` (having changed
+/// nothing) for any other shape.
+fn leaf_element(
+    xml: &str,
+    lt: usize,
+    table: &FieldTable,
+    event: &mut Event,
+    stack: &mut [Frame],
+) -> Option<usize> {
+    let bytes = xml.as_bytes();
+    let name_start = lt + 1;
+    let name_len = bytes[name_start..].iter().position(|&b| is_name_end(b))?;
+    let name_end = name_start + name_len;
+    if name_len == 0 || bytes[name_end] != b'>' {
+        return None;
+    }
+    let value_start = name_end + 1;
+    let mut value_end = value_start + memchr2(b'<', b'&', &bytes[value_start..])?;
+    let escaped = bytes[value_end] == b'&';
+    if escaped {
+        value_end += memchr(b'<', &bytes[value_end..])?;
+    }
+    // `</Name>` must close it at once (no child, no CDATA).
+    let close = &bytes[value_end..];
+    let name = &bytes[name_start..name_end];
+    if close.len() < name_len + 3
+        || &close[..2] != b"</"
+        || &close[2..2 + name_len] != name
+        || close[2 + name_len] != b'>'
+    {
+        return None;
+    }
+    let parent = stack.last_mut()?;
+    let origin = origin(parent.section);
+    if !parent.has_children {
+        // Text before the first child is not a value: drop it.
+        event.text_mut().truncate(parent.text_start);
+        parent.has_children = true;
+    }
+    let name = &xml[name_start..name_end];
+    let value = &xml[value_start..value_end];
+    let text = event.text_mut();
+    let value_at = text.len();
+    if escaped {
+        decode_text(value, text);
+    } else {
+        text.push_str(value);
+    }
+    let name_at = text.len();
+    text.push_str(name);
+    let name_end_at = text.len();
+    let id = table.get(name);
+    event.add_field_at((name_at, name_end_at), (value_at, name_at), id, origin);
+    Some(value_end + name_len + 3)
 }
 
 fn find(bytes: &[u8], from: usize, byte: u8) -> Result<usize, XmlError> {
@@ -438,6 +516,7 @@ fn decode_text(raw: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn flat(xml: &str) -> Vec<(String, String)> {
         let table = FieldTable::new();
@@ -495,6 +574,96 @@ mod tests {
                 ("last", "z"),
             ])
         );
+    }
+
+    #[test]
+    fn leaf_shapes_off_the_fast_path_read_the_same() {
+        let xml = r#"<Event><System><EventID Qualifiers="16384">7036</EventID><Level>4</Level><Keywords></Keywords></System><UserData><Log><Escaped>a &amp; b</Escaped><Mixed>text<Child>c</Child></Mixed><Wrong>w</Wrongish><Ok>o</Ok></Log></UserData></Event>"#;
+        assert_eq!(
+            flat(xml),
+            pairs(&[
+                ("EventID_Qualifiers", "16384"),
+                ("EventID", "7036"),
+                ("Level", "4"),
+                ("Keywords", ""),
+                ("Escaped", "a & b"),
+                ("Child", "c"),
+                ("Wrong", "w"),
+                ("Ok", "o"),
+            ])
+        );
+    }
+
+    /// A record-like XML document from a few pieces that exercise every path: elements
+    /// with and without attributes, `Data` with and without names, entities, CDATA, mixed
+    /// content, empty and self-closing elements, mismatched closing tags.
+    fn record_xml() -> impl Strategy<Value = String> {
+        let text = prop::sample::select(vec![
+            "",
+            "v",
+            "a &amp; b",
+            "&lt;x&gt;",
+            "&#233;",
+            "&bogus;",
+            "<![CDATA[<c>]]>",
+            "t<Child>c</Child>",
+            "<Empty/>",
+        ]);
+        let name = prop::sample::select(vec![
+            "Data",
+            "Level",
+            "A",
+            "Data Name=\"n\"",
+            "Data Name=\"a&amp;b\"",
+            "X y=\"1\"",
+            "Data Name=\"m\" Type=\"t\"",
+        ]);
+        let element = (name, text, any::<u8>()).prop_map(|(name, text, shape)| {
+            let tag = name.split(' ').next().unwrap_or(name);
+            match shape % 8 {
+                0 => format!("<{name}/>"),
+                1 => format!("<{name}>{text}</{tag}x>"),
+                _ => format!("<{name}>{text}</{tag}>"),
+            }
+        });
+        let section = prop::sample::select(vec!["System", "EventData", "UserData"]);
+        prop::collection::vec((section, prop::collection::vec(element, 0..6)), 1..4).prop_map(
+            |sections| {
+                let mut xml = String::from("<Event xmlns=\"e\">");
+                for (section, elements) in sections {
+                    xml.push_str(&format!("<{section}>"));
+                    if section == "UserData" {
+                        xml.push_str("<Inner>");
+                    }
+                    xml.extend(elements);
+                    if section == "UserData" {
+                        xml.push_str("</Inner>");
+                    }
+                    xml.push_str(&format!("</{section}>"));
+                }
+                xml.push_str("</Event>");
+                xml
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn fast_paths_read_every_record_as_the_general_path_does(xml in record_xml()) {
+            let mut table = FieldTable::new();
+            for name in ["n", "m", "Level", "A", "Data"] {
+                table.intern(name);
+            }
+            let read = |fast| {
+                let mut event = Event::new();
+                let result = flatten_with(&xml, &table, &mut event, |_| true, fast);
+                let by_id: Vec<Vec<String>> = (0..table.len() as FieldId)
+                    .map(|id| event.values(id).map(str::to_string).collect())
+                    .collect();
+                (result, event.to_pairs(), by_id)
+            };
+            prop_assert_eq!(read(true), read(false));
+        }
     }
 
     #[test]
