@@ -10,6 +10,7 @@
 use super::plan::{Node, Plan};
 use super::window::{Entry, Value, Window};
 use super::{EVIDENCE_CAP, Evidence, MatchRef, Slot};
+use crate::field::FxBuild;
 use crate::hash::fnv1a128;
 use crate::order::SortKey;
 use std::cmp::Reverse;
@@ -71,7 +72,7 @@ struct Episode {
     total: u64,
     evidence: Vec<Arc<Evidence>>,
     values: Vec<Box<str>>,
-    seen: HashSet<Box<str>>,
+    seen: HashSet<Box<str>, FxBuild>,
     rule_counts: Vec<u64>,
 }
 
@@ -108,7 +109,7 @@ struct Group {
 
 #[derive(Default)]
 struct NodeState {
-    index: HashMap<GroupKey, u32>,
+    index: HashMap<GroupKey, u32, FxBuild>,
     slab: Vec<Option<Group>>,
     generations: Vec<u32>,
     free: Vec<u32>,
@@ -133,8 +134,8 @@ pub struct Correlator<'p> {
     seq: u64,
     /// Identities of the matches taken at time `now` (interned rule, host, channel and
     /// file by address, and the record id), to drop a second copy.
-    taken_now: HashSet<([usize; 4], u64)>,
-    strings: HashSet<Arc<str>>,
+    taken_now: HashSet<([usize; 4], u64), FxBuild>,
+    strings: HashSet<Arc<str>, FxBuild>,
     max_groups: usize,
     live_groups: usize,
     stats: Stats,
@@ -149,8 +150,8 @@ impl<'p> Correlator<'p> {
             timers: BinaryHeap::new(),
             now: i64::MIN,
             seq: 0,
-            taken_now: HashSet::new(),
-            strings: HashSet::new(),
+            taken_now: HashSet::default(),
+            strings: HashSet::default(),
             max_groups,
             live_groups: 0,
             stats: Stats::default(),
@@ -544,7 +545,7 @@ fn open_episode<'e>(
         total: 0,
         evidence: Vec::new(),
         values: Vec::new(),
-        seen: HashSet::new(),
+        seen: HashSet::default(),
         rule_counts: vec![0; node.info.rules.len()],
     };
     for entry in entries {

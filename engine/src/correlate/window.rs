@@ -3,6 +3,7 @@
 //! same whether the window holds ten matches or a million.
 
 use super::Evidence;
+use crate::field::FxBuild;
 use crate::rule::correlation::CorrelationType;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub(crate) struct Window {
     kind: CorrelationType,
     entries: VecDeque<Entry>,
     /// `value_count`: how many entries hold each value.
-    distinct: HashMap<Box<str>, u32>,
+    distinct: HashMap<Box<str>, u32, FxBuild>,
     /// `value_sum`, `value_avg`: the sum of numeric values, in millionths, and their count.
     sum: i128,
     numbers: u64,
@@ -73,7 +74,7 @@ impl Window {
         Window {
             kind,
             entries: VecDeque::new(),
-            distinct: HashMap::new(),
+            distinct: HashMap::default(),
             sum: 0,
             numbers: 0,
             per_slot: if kind.is_temporal() {
