@@ -161,12 +161,7 @@ fn data_element(
     let (value, escaped, end) = match &bytes[name_end + 1..] {
         [b'>', ..] => {
             let value_start = name_end + 2;
-            // Most values hold no entity: one search finds the end or says to decode.
-            let mut value_end = value_start + memchr2(b'<', b'&', &bytes[value_start..])?;
-            let escaped = bytes[value_end] == b'&';
-            if escaped {
-                value_end += memchr(b'<', &bytes[value_end..])?;
-            }
+            let (value_end, escaped) = text_end(bytes, value_start)?;
             if !bytes[value_end..].starts_with(DATA_CLOSE) {
                 return None;
             }
@@ -176,21 +171,12 @@ fn data_element(
         [b'/', b'>', ..] => ("", false, name_end + 3),
         _ => return None,
     };
-    let parent = stack.last_mut()?;
-    if !parent.has_children {
-        // Text before the first child is not a value: drop it.
-        event.text_mut().truncate(parent.text_start);
-        parent.has_children = true;
-    }
+    adopt(stack.last_mut()?, event);
     let text = event.text_mut();
     let name_at = text.len();
     text.push_str(name);
     let value_at = text.len();
-    if escaped {
-        decode_text(value, text);
-    } else {
-        text.push_str(value);
-    }
+    push_text(value, escaped, text);
     let value_end = text.len();
     let id = table.get(name);
     event.add_field_at(
@@ -221,11 +207,7 @@ fn leaf_element(
         return None;
     }
     let value_start = name_end + 1;
-    let mut value_end = value_start + memchr2(b'<', b'&', &bytes[value_start..])?;
-    let escaped = bytes[value_end] == b'&';
-    if escaped {
-        value_end += memchr(b'<', &bytes[value_end..])?;
-    }
+    let (value_end, escaped) = text_end(bytes, value_start)?;
     // `</Name>` must close it at once (no child, no CDATA).
     let close = &bytes[value_end..];
     let name = &bytes[name_start..name_end];
@@ -238,26 +220,50 @@ fn leaf_element(
     }
     let parent = stack.last_mut()?;
     let origin = origin(parent.section);
-    if !parent.has_children {
-        // Text before the first child is not a value: drop it.
-        event.text_mut().truncate(parent.text_start);
-        parent.has_children = true;
-    }
+    adopt(parent, event);
     let name = &xml[name_start..name_end];
     let value = &xml[value_start..value_end];
     let text = event.text_mut();
     let value_at = text.len();
-    if escaped {
-        decode_text(value, text);
-    } else {
-        text.push_str(value);
-    }
+    push_text(value, escaped, text);
     let name_at = text.len();
     text.push_str(name);
     let name_end_at = text.len();
     let id = table.get(name);
     event.add_field_at((name_at, name_end_at), (value_at, name_at), id, origin);
     Some(value_end + name_len + 3)
+}
+
+/// Where the text at `start` ends (the next `<`), and whether it holds an entity to decode.
+/// Most values hold none: one search finds the end or says to decode.
+#[inline(always)]
+fn text_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut end = start + memchr2(b'<', b'&', &bytes[start..])?;
+    let escaped = bytes[end] == b'&';
+    if escaped {
+        end += memchr(b'<', &bytes[end..])?;
+    }
+    Some((end, escaped))
+}
+
+/// Appends text to the event's buffer, decoding entities if `text_end` found any.
+#[inline(always)]
+fn push_text(raw: &str, escaped: bool, out: &mut String) {
+    if escaped {
+        decode_text(raw, out);
+    } else {
+        out.push_str(raw);
+    }
+}
+
+/// Marks `parent` as having a child element, as the general path does when one opens:
+/// text before the first child is not a value, so it is dropped.
+#[inline(always)]
+fn adopt(parent: &mut Frame, event: &mut Event) {
+    if !parent.has_children {
+        event.text_mut().truncate(parent.text_start);
+        parent.has_children = true;
+    }
 }
 
 fn find(bytes: &[u8], from: usize, byte: u8) -> Result<usize, XmlError> {
