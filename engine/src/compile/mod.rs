@@ -195,8 +195,9 @@ impl Program {
     /// need this; `rules lint` and `--strict` use it to find every broken rule up front.
     pub fn build_all(&self) -> Vec<RuleError> {
         self.literals.build_all();
-        for regex in self.regexes() {
-            let _ = regex.1.build();
+        for (_, regex) in self.regexes() {
+            // A failure is remembered, and reported below.
+            let _ = regex.build();
         }
         self.deferred_errors()
     }
