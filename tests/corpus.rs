@@ -28,10 +28,6 @@ fn corpus() -> PathBuf {
     path
 }
 
-fn s(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
 /// Records the evtx crate itself reads from a file: (ok, errors).
 fn evtx_crate_count(path: &Path) -> (u64, u64) {
     let Ok(mut parser) = evtx::EvtxParser::from_path(path) else {

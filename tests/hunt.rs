@@ -6,10 +6,6 @@ use std::path::Path;
 use support::*;
 use tansa_fixtures::EventSpec;
 
-fn s(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
 const WRONG_PASSWORD: &str =
     "  selection:\n    EventID: 4625\n    SubStatus: '0xC000006A'\n  condition: selection\n";
 
@@ -29,7 +25,7 @@ fn alerts_carry_rule_event_and_source_and_match_the_schema() {
         "rules/wrong.yml",
         rule("wrong-pw", "medium", SECURITY, WRONG_PASSWORD),
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let alerts = alerts(&stdout(&out));
     assert_eq!(alerts.len(), 1);
@@ -97,7 +93,7 @@ fn security_1102_and_rdp_client_1102_stay_apart() {
         rule("log-cleared", "high", SECURITY, cleared),
     );
     dir.write("rules/rdp.yml", rule("rdp-out", "low", RDP_CLIENT, cleared));
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     let alerts = alerts(&stdout(&out));
     let mut pairs: Vec<(String, String)> = alerts
         .iter()
@@ -166,14 +162,7 @@ fn output_is_byte_identical_at_any_thread_count_and_ids_are_stable() {
         ),
     );
     let run = |threads: &str| {
-        let out = tansa(&[
-            "hunt",
-            s(&dir.join("logs")),
-            "-r",
-            s(&dir.join("rules")),
-            "-j",
-            threads,
-        ]);
+        let out = hunt_folder(&dir, &["-j", threads]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
     };
@@ -298,7 +287,7 @@ fn a_corrupt_chunk_is_reported_and_the_rest_is_read() {
         "rules/r.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(out.status.code(), Some(4), "partial run: {}", stderr(&out));
     let found = alerts(&stdout(&out)).len();
     assert!(found > 1000 && found < 2000, "{found}");
@@ -446,14 +435,7 @@ fn output_file_is_written_whole_and_never_inside_an_input() {
     let before = std::fs::read(&log).unwrap();
     let modified = std::fs::metadata(&log).unwrap().modified().unwrap();
     let out_path = dir.join("alerts.jsonl");
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "-o",
-        s(&out_path),
-    ]);
+    let out = hunt_folder(&dir, &["-o", s(&out_path)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
     assert_eq!(
@@ -468,14 +450,7 @@ fn output_file_is_written_whole_and_never_inside_an_input() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     // Inputs are evidence: never written to, not even by request.
     let inside = dir.join("logs/alerts.jsonl");
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "-o",
-        s(&inside),
-    ]);
+    let out = hunt_folder(&dir, &["-o", s(&inside)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("inside input folder"),
@@ -544,7 +519,7 @@ fn scenario_build_writes_a_log_that_hunts() {
         "rules/r.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     let alerts = alerts(&stdout(&out));
     assert_eq!(alerts.len(), 3);
     assert_eq!(alerts[2]["time"], "2024-05-01T09:00:02.0000000Z");
@@ -567,7 +542,7 @@ fn a_live_log_of_a_channel_no_rule_reads_is_skipped_whole() {
         "rules/r.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let summary = stderr(&out);
     assert!(
@@ -607,23 +582,17 @@ fn mapping_and_placeholder_files_are_used() {
         "services:\n  security: [Security, ForwardedEvents]\n",
     );
     let placeholders = dir.write("placeholders.yml", "Kiosks: ['KIOSK-*']\n");
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--mapping",
-        s(&mapping),
-        "--placeholders",
-        s(&placeholders),
-    ]);
+    let out = hunt_folder(
+        &dir,
+        &["--mapping", s(&mapping), "--placeholders", s(&placeholders)],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut ids = rule_ids(&alerts(&stdout(&out)));
     ids.sort();
     assert_eq!(ids, ["kiosk", "wrong-pw"]);
     // Without them: the channel is unknown to the security service, and the placeholder
     // rule is refused with a reason.
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert!(stdout(&out).is_empty());
     assert!(
         stderr(&out).contains("%Kiosks% has no values"),
@@ -825,7 +794,7 @@ fn a_filter_document_tunes_out_a_source_for_the_rules_it_names() {
         "rules/mf_scanner.yml",
         "title: Our vulnerability scanner\nid: mf-scanner\nlogsource: {product: windows}\nfilter:\n  rules: [wrong-pw]\n  scanner:\n    IpAddress: 10.0.0.99\n  condition: not scanner\n",
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut seen: Vec<(String, String)> = alerts(&stdout(&out))
         .iter()
@@ -934,14 +903,7 @@ fn the_live_group_cap_is_reported_and_makes_the_run_partial() {
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
     dir.write("rules/bf.yml", BRUTE_FORCE);
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--max-groups",
-        "1",
-    ]);
+    let out = hunt_folder(&dir, &["--max-groups", "1"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out)

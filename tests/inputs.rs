@@ -11,10 +11,6 @@ use std::process::{Command, Stdio};
 use support::*;
 use tansa_fixtures::write_evtx;
 
-fn s(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
 const WRONG_PASSWORD: &str =
     "  selection:\n    EventID: 4625\n    SubStatus: '0xC000006A'\n  condition: selection\n";
 
@@ -88,7 +84,7 @@ fn gzip_files_and_zip_collections_are_read_in_place() {
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
     let before = snapshot(&dir.join("logs"));
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(
         out.status.code(),
         Some(4),
@@ -130,14 +126,7 @@ fn gzip_files_and_zip_collections_are_read_in_place() {
     assert!(!dir.path().join("escape.evtx").exists());
     assert!(!Path::new("../../escape.evtx").exists());
     // Globs reach inside archives.
-    let out = tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--include",
-        "Security.evtx",
-    ]);
+    let out = hunt_folder(&dir, &["--include", "Security.evtx"]);
     let alerts = support::alerts(&stdout(&out));
     assert_eq!(alerts.len(), 2, "{}", stderr(&out));
     assert!(
@@ -174,7 +163,7 @@ fn damaged_archives_are_reported_and_the_rest_is_read() {
     cut.truncate(cut.len() * 2 / 3);
     dir.write("logs/fw.log.gz", cut);
     dir.write("rules/denied.yml", DENIED_RDP_RULE);
-    let out = hunt_with_year_2026(&dir);
+    let out = hunt_folder(&dir, &["--year", "2026"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("collection.zip:fw/damaged.log"), "{err}");
@@ -213,7 +202,7 @@ fn json_lines_of_every_shape_are_hunted_like_evtx() {
         "rules/wrong.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
-    let out = tansa(&["hunt", s(&dir.join("logs")), "-r", s(&dir.join("rules"))]);
+    let out = hunt_folder(&dir, &[]);
     assert_eq!(out.status.code(), Some(4), "one line is not JSON");
     assert!(
         stderr(&out).contains("line 5: not JSON at column 2: key must be a string"),
@@ -373,18 +362,6 @@ const DENIED_RDP: [(&str, &str); 10] = [
     ),
 ];
 
-/// `tansa hunt` over the test folder's `logs` with its `rules`, syslog years 2026.
-fn hunt_with_year_2026(dir: &TempDir) -> std::process::Output {
-    tansa(&[
-        "hunt",
-        s(&dir.join("logs")),
-        "-r",
-        s(&dir.join("rules")),
-        "--year",
-        "2026",
-    ])
-}
-
 const DENIED_RDP_RULE: &str = "title: Denied RDP\nid: denied-rdp\nlevel: low\nlogsource:\n  category: firewall\ndetection:\n  selection:\n    dst_port: 3389\n    action: deny\n    src_ip|cidr: 203.0.113.0/24\n  condition: selection\n";
 
 #[test]
@@ -403,7 +380,7 @@ fn syslog_of_every_device_meets_one_firewall_rule() {
     );
     dir.write("logs/firewalls.log", &bytes);
     dir.write("rules/denied.yml", DENIED_RDP_RULE);
-    let out = hunt_with_year_2026(&dir);
+    let out = hunt_folder(&dir, &["--year", "2026"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let alerts = alerts(&stdout(&out));
     assert_eq!(alerts.len(), DENIED_RDP.len(), "{}", stdout(&out));

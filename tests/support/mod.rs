@@ -66,6 +66,19 @@ pub fn tansa(args: &[&str]) -> Output {
         .expect("run tansa")
 }
 
+/// A path as a command-line argument.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// `tansa hunt` over the test folder's `logs` with its `rules`, then `extra` arguments.
+pub fn hunt_folder(dir: &TempDir, extra: &[&str]) -> Output {
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
+    args.extend_from_slice(extra);
+    tansa(&args)
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
 }
