@@ -119,8 +119,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     let mut ruleset = load_and_compile(&args.rules, &options);
     if args.strict {
         // Parts built on first use would otherwise report their failures after the hunt.
-        let deferred = ruleset.program.build_all();
-        ruleset.errors.extend(deferred);
+        ruleset.build_all();
     }
     let compile_time = compile_started.elapsed();
     for error in &ruleset.errors {

@@ -54,8 +54,7 @@ pub fn run(command: RulesCommand) -> u8 {
 fn lint(args: &RulesArgs) -> Result<u8> {
     let mut ruleset = load_and_compile(&args.rules, &args.compile.options()?);
     // What a hunt builds on first use is built now, so that every broken rule is reported.
-    let deferred = ruleset.program.build_all();
-    ruleset.errors.extend(deferred);
+    ruleset.build_all();
     let handler = GraphicalReportHandler::new_themed(if std::io::stderr().is_terminal() {
         GraphicalTheme::unicode()
     } else {

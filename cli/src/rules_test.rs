@@ -105,8 +105,7 @@ impl Expect {
 
 pub fn run(args: &TestArgs) -> Result<u8> {
     let mut ruleset = load_and_compile(&args.rules, &args.compile.options()?);
-    let deferred = ruleset.program.build_all();
-    ruleset.errors.extend(deferred);
+    ruleset.build_all();
     for error in &ruleset.errors {
         eprintln!("tansa: rule error: {error}");
     }

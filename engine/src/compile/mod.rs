@@ -757,6 +757,16 @@ pub struct Ruleset {
     pub files: usize,
 }
 
+impl Ruleset {
+    /// Builds now what a hunt builds on first use, adding what fails to `errors`: for
+    /// checking rules (`rules lint`, `rules test`, `hunt --strict`), where every broken rule
+    /// must be found before anything runs.
+    pub fn build_all(&mut self) {
+        let failed = self.program.build_all();
+        self.errors.extend(failed);
+    }
+}
+
 /// Loads every rule under `paths` and compiles them.
 pub fn load_and_compile(paths: &[std::path::PathBuf], options: &Options) -> Ruleset {
     let loaded = crate::rule::load(paths);
