@@ -56,8 +56,12 @@ impl SortKey {
 /// Collects serialized alerts and hands them back in key order.
 #[derive(Debug)]
 pub struct Sorter {
-    pending: Vec<(SortKey, Vec<u8>)>,
-    pending_bytes: usize,
+    /// The entries in memory: their bytes back to back in `bytes`, and where each starts.
+    /// One buffer, not one allocation per entry, keeps memory at the budget: thousands of
+    /// small blocks freed by another thread than the one that made them left the
+    /// allocator holding far more than the bytes themselves.
+    pending: Vec<Pending>,
+    bytes: Vec<u8>,
     budget: usize,
     runs: Vec<Run>,
     /// Batches spilled to disk so far (runs merge, so there may be fewer files).
@@ -65,6 +69,20 @@ pub struct Sorter {
     /// How many runs of one level merge into one of the next (`FAN_IN`).
     fan_in: usize,
     count: u64,
+}
+
+/// An entry held in memory: its key and its bytes' place in `Sorter::bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    key: SortKey,
+    start: usize,
+    end: usize,
+}
+
+impl Pending {
+    fn line(self, bytes: &[u8]) -> &[u8] {
+        &bytes[self.start..self.end]
+    }
 }
 
 /// A sorted run on disk, deleted when dropped.
@@ -86,7 +104,7 @@ impl Sorter {
     pub fn new(budget: usize) -> Sorter {
         Sorter {
             pending: Vec::new(),
-            pending_bytes: 0,
+            bytes: Vec::new(),
             budget,
             runs: Vec::new(),
             spills: 0,
@@ -107,14 +125,49 @@ impl Sorter {
     /// budget is exceeded.
     pub fn extend(&mut self, alerts: Vec<(SortKey, Vec<u8>)>) -> io::Result<()> {
         for (key, line) in alerts {
-            self.pending_bytes += line.len() + KEY_BYTES + 24;
-            self.pending.push((key, line));
+            self.reserve(line.len());
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(&line);
+            let end = self.bytes.len();
+            self.pending.push(Pending { key, start, end });
             self.count += 1;
         }
-        if self.pending_bytes > self.budget {
+        if self.memory() > self.budget {
             self.spill()?;
         }
         Ok(())
+    }
+
+    /// Bytes held in memory, as the budget counts them.
+    fn memory(&self) -> usize {
+        self.bytes.len() + self.pending.len() * std::mem::size_of::<Pending>()
+    }
+
+    /// Makes room for `more` bytes, growing the buffer by doubling but never past what the
+    /// budget needs: one batch past the budget is spilled, so the buffer stops growing
+    /// near it instead of doubling once more.
+    fn reserve(&mut self, more: usize) {
+        let needed = self.bytes.len() + more;
+        if needed <= self.bytes.capacity() {
+            return;
+        }
+        let target = (self.bytes.capacity() * 2)
+            .min(self.budget)
+            .max(needed)
+            .max(4096);
+        self.bytes.reserve_exact(target - self.bytes.len());
+    }
+
+    /// Sorts what is in memory: by key, then by bytes, so that entries with equal keys
+    /// (JSON records that repeat a record id) still come out in one order whatever the
+    /// threads did.
+    fn sort_pending(&mut self) {
+        let bytes = &self.bytes;
+        self.pending.sort_unstable_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| a.line(bytes).cmp(b.line(bytes)))
+        });
     }
 
     /// How many batches went to disk.
@@ -123,18 +176,17 @@ impl Sorter {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        // By key, then by bytes: entries with equal keys (JSON records that repeat a record
-        // id) still come out in one order whatever the threads did.
-        self.pending.sort_unstable();
+        self.sort_pending();
         let (run, mut out) = Run::create()?;
-        for (key, line) in self.pending.drain(..) {
-            write_entry(&mut out, key, &line)?;
+        for entry in &self.pending {
+            write_entry(&mut out, entry.key, entry.line(&self.bytes))?;
         }
         out.flush()?;
         drop(out);
+        self.pending.clear();
+        self.bytes.clear();
         self.runs.push(run);
         self.spills += 1;
-        self.pending_bytes = 0;
         // `fan_in` runs of one level merge into one run of the next, so a huge output keeps
         // few files open (fewer than `fan_in` per level) and each entry is rewritten once
         // per level, not once per merge.
@@ -146,7 +198,7 @@ impl Sorter {
             self.runs = rest;
             let (mut merged, mut out) = Run::create()?;
             merge(&same, std::iter::empty(), |key, line| {
-                write_entry(&mut out, key, &line)
+                write_entry(&mut out, key, line)
             })?;
             out.flush()?;
             drop(out);
@@ -160,7 +212,7 @@ impl Sorter {
     /// Writes every alert, one per line, in key order.
     pub fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
         self.for_each(|_, line| {
-            out.write_all(&line)?;
+            out.write_all(line)?;
             out.write_all(b"\n")
         })
     }
@@ -169,19 +221,23 @@ impl Sorter {
     /// left in memory.
     pub fn for_each(
         mut self,
-        mut take: impl FnMut(SortKey, Vec<u8>) -> io::Result<()>,
+        mut take: impl FnMut(SortKey, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        // By key, then by bytes: entries with equal keys (JSON records that repeat a record
-        // id) still come out in one order whatever the threads did.
-        self.pending.sort_unstable();
+        self.sort_pending();
+        let (pending, bytes) = (
+            std::mem::take(&mut self.pending),
+            std::mem::take(&mut self.bytes),
+        );
         if self.runs.is_empty() {
-            for (key, line) in std::mem::take(&mut self.pending) {
-                take(key, line)?;
+            for entry in pending {
+                take(entry.key, entry.line(&bytes))?;
             }
             return Ok(());
         }
-        let memory = std::mem::take(&mut self.pending);
-        merge(&self.runs, memory.into_iter(), take)
+        let memory = pending
+            .into_iter()
+            .map(|entry| (entry.key, entry.line(&bytes).to_vec()));
+        merge(&self.runs, memory, take)
     }
 }
 
@@ -211,7 +267,7 @@ fn write_entry(out: &mut impl Write, key: SortKey, line: &[u8]) -> io::Result<()
 fn merge(
     runs: &[Run],
     mut memory: impl Iterator<Item = (SortKey, Vec<u8>)>,
-    mut take: impl FnMut(SortKey, Vec<u8>) -> io::Result<()>,
+    mut take: impl FnMut(SortKey, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut readers = Vec::with_capacity(runs.len());
     for run in runs {
@@ -230,7 +286,7 @@ fn merge(
         heap.push(Reverse((key, line, memory_source)));
     }
     while let Some(Reverse((key, line, source))) = heap.pop() {
-        take(key, line)?;
+        take(key, &line)?;
         let next = if source == memory_source {
             memory.next()
         } else {
@@ -314,6 +370,25 @@ mod tests {
                 .map(|(_, l)| String::from_utf8(l).unwrap())
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn memory_stays_near_the_budget_however_many_entries_arrive() {
+        let budget = 50_000;
+        let mut sorter = Sorter::new(budget);
+        let mut largest = 0;
+        for batch in 0..500u32 {
+            let entries = (0..7)
+                .map(|i| (key(i128::from(batch * 7 + i), 0), vec![b'x'; 700]))
+                .collect();
+            sorter.extend(entries).unwrap();
+            largest = largest.max(sorter.bytes.capacity());
+        }
+        assert!(sorter.spilled_runs() > 30);
+        // One batch (7 x 700 bytes) may go past the budget before it spills; the buffer
+        // never doubles beyond that.
+        assert!(largest <= budget + 7 * 700, "buffer grew to {largest}");
+        assert_eq!(output(sorter).len(), 3500);
     }
 
     #[test]

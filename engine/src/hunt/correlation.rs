@@ -77,7 +77,7 @@ pub(crate) fn correlate_all(
     let mut correlator =
         Correlator::new(context.program.correlations(), context.options.max_groups);
     matches.for_each(|key, bytes| {
-        push_match(context, &mut correlator, key, &bytes)?;
+        push_match(context, &mut correlator, key, bytes)?;
         alerts.extend(fired_alerts(context, &mut correlator))
     })?;
     correlator.finish();
