@@ -115,6 +115,12 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         }
     }
 
+    // One pool of `-j` threads compiles the rules and then hunts with them (see
+    // `HuntOptions::threads`). It is set once per process; if it was set before, the hunt
+    // makes a pool of its own.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build_global();
     let compile_started = std::time::Instant::now();
     let mut ruleset = load_and_compile(&args.rules, &options);
     if args.strict {

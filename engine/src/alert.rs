@@ -233,6 +233,11 @@ impl Alert {
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("alerts always serialize")
     }
+
+    /// Appends the alert as one line of JSON (no newline) to `out`.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("alerts always serialize")
+    }
 }
 
 /// An alert of kind `correlation`: a correlation rule fired, with its evidence.
@@ -372,6 +377,11 @@ impl CorrelationAlert {
 
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("alerts always serialize")
+    }
+
+    /// Appends the alert as one line of JSON (no newline) to `out`.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, self).expect("alerts always serialize")
     }
 }
 

@@ -53,15 +53,87 @@ impl SortKey {
     }
 }
 
+/// Serialized entries with their keys, back to back in one buffer: what a worker fills
+/// for a piece of input and hands to a `Sorter`, and what the sorter holds in memory. One
+/// buffer, not one allocation per entry: a hunt makes an entry for every match, and
+/// allocating, growing and freeing each one cost 5% of the hunt; thousands of small blocks
+/// freed by another thread than the one that made them also left the allocator holding
+/// far more memory than the entries.
+#[derive(Debug, Default)]
+pub struct Batch {
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+}
+
+/// An entry of a batch: its key and where its bytes are in `Batch::bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: SortKey,
+    start: usize,
+    end: usize,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds an entry whose bytes `write` appends to the buffer it is given.
+    pub fn push_with(&mut self, key: SortKey, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        let end = self.bytes.len();
+        self.entries.push(Entry { key, start, end });
+    }
+
+    pub fn push(&mut self, key: SortKey, line: &[u8]) {
+        self.push_with(key, |bytes| bytes.extend_from_slice(line));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Empties the batch, keeping its buffers for the next piece.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes.clear();
+    }
+
+    /// The entries in the batch's order.
+    pub fn iter(&self) -> impl Iterator<Item = (SortKey, &[u8])> {
+        self.entries
+            .iter()
+            .map(|entry| (entry.key, &self.bytes[entry.start..entry.end]))
+    }
+
+    /// Puts the entries in key order, then by bytes, so that entries with equal keys (JSON
+    /// records that repeat a record id) still come out in one order whatever the threads
+    /// did.
+    pub fn sort(&mut self) {
+        let bytes = &self.bytes;
+        self.entries.sort_unstable_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| bytes[a.start..a.end].cmp(&bytes[b.start..b.end]))
+        });
+    }
+
+    /// Bytes held, as a sorter's budget counts them.
+    fn memory(&self) -> usize {
+        self.bytes.len() + self.entries.len() * std::mem::size_of::<Entry>()
+    }
+}
+
 /// Collects serialized alerts and hands them back in key order.
 #[derive(Debug)]
 pub struct Sorter {
-    /// The entries in memory: their bytes back to back in `bytes`, and where each starts.
-    /// One buffer, not one allocation per entry, keeps memory at the budget: thousands of
-    /// small blocks freed by another thread than the one that made them left the
-    /// allocator holding far more than the bytes themselves.
-    pending: Vec<Pending>,
-    bytes: Vec<u8>,
+    /// The entries in memory.
+    pending: Batch,
     budget: usize,
     runs: Vec<Run>,
     /// Batches spilled to disk so far (runs merge, so there may be fewer files).
@@ -69,20 +141,6 @@ pub struct Sorter {
     /// How many runs of one level merge into one of the next (`FAN_IN`).
     fan_in: usize,
     count: u64,
-}
-
-/// An entry held in memory: its key and its bytes' place in `Sorter::bytes`.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    key: SortKey,
-    start: usize,
-    end: usize,
-}
-
-impl Pending {
-    fn line(self, bytes: &[u8]) -> &[u8] {
-        &bytes[self.start..self.end]
-    }
 }
 
 /// A sorted run on disk, deleted when dropped.
@@ -103,8 +161,7 @@ impl Sorter {
     /// A sorter that keeps up to `budget` bytes of alerts in memory.
     pub fn new(budget: usize) -> Sorter {
         Sorter {
-            pending: Vec::new(),
-            bytes: Vec::new(),
+            pending: Batch::new(),
             budget,
             runs: Vec::new(),
             spills: 0,
@@ -121,53 +178,42 @@ impl Sorter {
         self.count == 0
     }
 
-    /// Adds entries (an alert's JSON line, or any bytes); spills to disk when the memory
-    /// budget is exceeded.
-    pub fn extend(&mut self, alerts: Vec<(SortKey, Vec<u8>)>) -> io::Result<()> {
-        for (key, line) in alerts {
-            self.reserve(line.len());
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(&line);
-            let end = self.bytes.len();
-            self.pending.push(Pending { key, start, end });
-            self.count += 1;
-        }
-        if self.memory() > self.budget {
+    /// Takes the entries of `batch` (an alert's JSON line, or any bytes), leaving it empty;
+    /// spills to disk when the memory budget is exceeded.
+    pub fn extend(&mut self, batch: &mut Batch) -> io::Result<()> {
+        self.reserve(batch.bytes.len());
+        let pending = &mut self.pending;
+        let offset = pending.bytes.len();
+        pending.bytes.extend_from_slice(&batch.bytes);
+        pending
+            .entries
+            .extend(batch.entries.iter().map(|entry| Entry {
+                key: entry.key,
+                start: entry.start + offset,
+                end: entry.end + offset,
+            }));
+        self.count += batch.len() as u64;
+        batch.clear();
+        if pending.memory() > self.budget {
             self.spill()?;
         }
         Ok(())
-    }
-
-    /// Bytes held in memory, as the budget counts them.
-    fn memory(&self) -> usize {
-        self.bytes.len() + self.pending.len() * std::mem::size_of::<Pending>()
     }
 
     /// Makes room for `more` bytes, growing the buffer by doubling but never past what the
     /// budget needs: one batch past the budget is spilled, so the buffer stops growing
     /// near it instead of doubling once more.
     fn reserve(&mut self, more: usize) {
-        let needed = self.bytes.len() + more;
-        if needed <= self.bytes.capacity() {
+        let bytes = &mut self.pending.bytes;
+        let needed = bytes.len() + more;
+        if needed <= bytes.capacity() {
             return;
         }
-        let target = (self.bytes.capacity() * 2)
+        let target = (bytes.capacity() * 2)
             .min(self.budget)
             .max(needed)
             .max(4096);
-        self.bytes.reserve_exact(target - self.bytes.len());
-    }
-
-    /// Sorts what is in memory: by key, then by bytes, so that entries with equal keys
-    /// (JSON records that repeat a record id) still come out in one order whatever the
-    /// threads did.
-    fn sort_pending(&mut self) {
-        let bytes = &self.bytes;
-        self.pending.sort_unstable_by(|a, b| {
-            a.key
-                .cmp(&b.key)
-                .then_with(|| a.line(bytes).cmp(b.line(bytes)))
-        });
+        bytes.reserve_exact(target - bytes.len());
     }
 
     /// How many batches went to disk.
@@ -176,15 +222,14 @@ impl Sorter {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        self.sort_pending();
+        self.pending.sort();
         let (run, mut out) = Run::create()?;
-        for entry in &self.pending {
-            write_entry(&mut out, entry.key, entry.line(&self.bytes))?;
+        for (key, line) in self.pending.iter() {
+            write_entry(&mut out, key, line)?;
         }
         out.flush()?;
         drop(out);
         self.pending.clear();
-        self.bytes.clear();
         self.runs.push(run);
         self.spills += 1;
         // `fan_in` runs of one level merge into one run of the next, so a huge output keeps
@@ -223,20 +268,14 @@ impl Sorter {
         mut self,
         mut take: impl FnMut(SortKey, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        self.sort_pending();
-        let (pending, bytes) = (
-            std::mem::take(&mut self.pending),
-            std::mem::take(&mut self.bytes),
-        );
+        self.pending.sort();
         if self.runs.is_empty() {
-            for entry in pending {
-                take(entry.key, entry.line(&bytes))?;
+            for (key, line) in self.pending.iter() {
+                take(key, line)?;
             }
             return Ok(());
         }
-        let memory = pending
-            .into_iter()
-            .map(|entry| (entry.key, entry.line(&bytes).to_vec()));
+        let memory = self.pending.iter().map(|(key, line)| (key, line.to_vec()));
         merge(&self.runs, memory, take)
     }
 }
@@ -326,6 +365,14 @@ mod tests {
         }
     }
 
+    fn batch(entries: &[(SortKey, Vec<u8>)]) -> Batch {
+        let mut batch = Batch::new();
+        for (key, line) in entries {
+            batch.push(*key, line);
+        }
+        batch
+    }
+
     fn output(sorter: Sorter) -> Vec<String> {
         let mut out = Vec::new();
         sorter.write_to(&mut out).unwrap();
@@ -349,9 +396,9 @@ mod tests {
             .collect();
         let mut in_memory = Sorter::new(usize::MAX);
         let mut spilling = Sorter::new(4096);
-        for batch in alerts.chunks(97) {
-            in_memory.extend(batch.to_vec()).unwrap();
-            spilling.extend(batch.to_vec()).unwrap();
+        for chunk in alerts.chunks(97) {
+            in_memory.extend(&mut batch(chunk)).unwrap();
+            spilling.extend(&mut batch(chunk)).unwrap();
         }
         assert_eq!(in_memory.spilled_runs(), 0);
         assert!(spilling.spilled_runs() > 10);
@@ -378,11 +425,13 @@ mod tests {
         let mut sorter = Sorter::new(budget);
         let mut largest = 0;
         for batch in 0..500u32 {
-            let entries = (0..7)
-                .map(|i| (key(i128::from(batch * 7 + i), 0), vec![b'x'; 700]))
-                .collect();
-            sorter.extend(entries).unwrap();
-            largest = largest.max(sorter.bytes.capacity());
+            let mut entries = Batch::new();
+            for i in 0..7 {
+                entries.push(key(i128::from(batch * 7 + i), 0), &[b'x'; 700]);
+            }
+            sorter.extend(&mut entries).unwrap();
+            assert!(entries.is_empty());
+            largest = largest.max(sorter.pending.bytes.capacity());
         }
         assert!(sorter.spilled_runs() > 30);
         // One batch (7 x 700 bytes) may go past the budget before it spills; the buffer
@@ -403,11 +452,11 @@ mod tests {
             .collect();
         let mut forward = Sorter::new(2048);
         let mut backward = Sorter::new(usize::MAX);
-        for batch in entries.chunks(61) {
-            forward.extend(batch.to_vec()).unwrap();
+        for chunk in entries.chunks(61) {
+            forward.extend(&mut batch(chunk)).unwrap();
         }
-        for batch in entries.rchunks(13) {
-            backward.extend(batch.to_vec()).unwrap();
+        for chunk in entries.rchunks(13) {
+            backward.extend(&mut batch(chunk)).unwrap();
         }
         assert!(forward.spilled_runs() > 5);
         assert_eq!(output(forward), output(backward));
@@ -428,9 +477,9 @@ mod tests {
             ..Sorter::new(1024)
         };
         let mut in_memory = Sorter::new(usize::MAX);
-        for batch in entries.chunks(50) {
-            spilling.extend(batch.to_vec()).unwrap();
-            in_memory.extend(batch.to_vec()).unwrap();
+        for chunk in entries.chunks(50) {
+            spilling.extend(&mut batch(chunk)).unwrap();
+            in_memory.extend(&mut batch(chunk)).unwrap();
         }
         assert!(spilling.spilled_runs() > 4 * 4 * 4);
         assert!(spilling.runs.len() < 4 * 4, "{}", spilling.runs.len());

@@ -5,7 +5,7 @@
 use super::evaluate::Context;
 use crate::alert::CorrelationAlert;
 use crate::correlate::{self, Correlator, MatchRef};
-use crate::order::{SortKey, Sorter};
+use crate::order::{Batch, SortKey, Sorter};
 use std::io;
 use std::sync::atomic::Ordering;
 
@@ -52,9 +52,9 @@ pub(crate) fn push_match(
 pub(crate) fn fired_alerts(
     context: &Context<'_>,
     correlator: &mut Correlator<'_>,
-) -> Vec<(SortKey, Vec<u8>)> {
+    alerts: &mut Batch,
+) {
     let plan = context.program.correlations();
-    let mut lines = Vec::new();
     for fired in correlator.drain() {
         let node = &plan.nodes()[fired.node as usize];
         if !node.emits {
@@ -62,9 +62,8 @@ pub(crate) fn fired_alerts(
         }
         context.levels[node.info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
         let alert = CorrelationAlert::new(&node.info, &fired, context.options.lang);
-        lines.push((fired.key, alert.to_json_line().into_bytes()));
+        alerts.push_with(fired.key, |bytes| alert.write_json_line(bytes));
     }
-    lines
 }
 
 /// The batch stage: every match, in time order, through the correlator; what fires goes
@@ -76,11 +75,14 @@ pub(crate) fn correlate_all(
 ) -> io::Result<correlate::Stats> {
     let mut correlator =
         Correlator::new(context.program.correlations(), context.options.max_groups);
+    let mut fired = Batch::new();
     matches.for_each(|key, bytes| {
         push_match(context, &mut correlator, key, bytes)?;
-        alerts.extend(fired_alerts(context, &mut correlator))
+        fired_alerts(context, &mut correlator, &mut fired);
+        alerts.extend(&mut fired)
     })?;
     correlator.finish();
-    alerts.extend(fired_alerts(context, &mut correlator))?;
+    fired_alerts(context, &mut correlator, &mut fired);
+    alerts.extend(&mut fired)?;
     Ok(correlator.stats())
 }

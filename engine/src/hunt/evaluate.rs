@@ -11,7 +11,7 @@ use crate::event::Event;
 use crate::field::well_known;
 use crate::input::discover::InputFile;
 use crate::input::evtx;
-use crate::order::SortKey;
+use crate::order::{Batch, SortKey};
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,8 +80,8 @@ impl Evaluator {
         context: &Context<'_>,
         file: usize,
         event: &mut Event,
-        alerts: &mut Vec<(SortKey, Vec<u8>)>,
-        matches: &mut Vec<(SortKey, Vec<u8>)>,
+        alerts: &mut Batch,
+        matches: &mut Batch,
     ) {
         let program = context.program;
         if !in_window(event.time, context.options) {
@@ -105,10 +105,9 @@ impl Evaluator {
             };
             if let Some(feed) = program.feed(rule) {
                 match event_nanos(event) {
-                    Some(time) => {
-                        let mut bytes = Vec::with_capacity(64);
+                    Some(time) => matches.push_with(key, |bytes| {
                         correlate::wire::encode(
-                            &mut bytes,
+                            bytes,
                             time,
                             rule,
                             file as u32,
@@ -116,9 +115,8 @@ impl Evaluator {
                             event.computer(),
                             event.channel(),
                             feed.fields.iter().map(|(_, id)| event.first(*id)),
-                        );
-                        matches.push((key, bytes));
-                    }
+                        )
+                    }),
                     None => {
                         context.untimed_matches.fetch_add(1, Ordering::Relaxed);
                     }
@@ -150,7 +148,7 @@ impl Evaluator {
                 lang: context.options.lang,
                 enrichment: &context.options.enrichment,
             });
-            alerts.push((key, alert.to_json_line().into_bytes()));
+            alerts.push_with(key, |bytes| alert.write_json_line(bytes));
         }
     }
 }

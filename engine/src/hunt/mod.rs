@@ -25,7 +25,7 @@ use crate::event::Event;
 use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::{ChunkStats, EvtxReader};
 use crate::input::records::{self, ReadOptions, Reader};
-use crate::order::Sorter;
+use crate::order::{Batch, Sorter};
 use evaluate::{Context, Evaluator, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct HuntOptions {
-    /// Worker threads; 0 means one per core.
+    /// Worker threads; 0 means the current rayon pool (the global one, one thread per
+    /// core, unless the program configured it). A count equal to the current pool's also
+    /// runs there; any other count gets a pool of its own for the hunt.
     pub threads: usize,
     /// Only events at or after this time.
     pub since: Option<Timestamp>,
@@ -178,10 +180,6 @@ pub fn hunt(
     progress
         .bytes_total
         .store(files.iter().map(|f| f.size).sum(), Ordering::Relaxed);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .build()
-        .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let shared = Shared {
         context: Context::new(program, files, options),
         progress,
@@ -189,7 +187,7 @@ pub fn hunt(
         matches: Mutex::new(Sorter::new(MATCH_MEMORY_BUDGET)),
         spill_error: Mutex::new(None),
     };
-    let reports: Vec<FileReport> = pool.install(|| {
+    let scan_all = || -> Vec<FileReport> {
         files
             .par_iter()
             .enumerate()
@@ -199,7 +197,19 @@ pub fn hunt(
                 report
             })
             .collect()
-    });
+    };
+    let reports = if options.threads == 0 || options.threads == rayon::current_num_threads() {
+        // The threads that compiled the rules: with glibc each thread allocates from its own
+        // arena, and memory the compiler freed stays with its threads, so new threads would
+        // hold ~10 MiB more for the same work.
+        scan_all()
+    } else {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .build()
+            .map_err(|e| format!("cannot start worker threads: {e}"))?
+            .install(scan_all)
+    };
     if let Some(e) = lock(&shared.spill_error).take() {
         return Err(spill_message(e));
     }
@@ -243,6 +253,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a worker thread keeps from one piece of input to the next.
+#[derive(Default)]
+struct Worker {
+    event: Event,
+    evaluator: Evaluator,
+    /// Alerts and correlation matches of the piece being read, handed to the sorters
+    /// (which empty them) when it is done.
+    alerts: Batch,
+    matches: Batch,
+}
+
 fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport {
     let context = &shared.context;
     let (program, options, progress) = (context.program, context.options, shared.progress);
@@ -266,44 +287,43 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
     let read = records::with_pieces(file, |pieces| {
         pieces
             .par_bridge()
-            .map_init(
-                <(Event, Evaluator)>::default,
-                |(event, evaluator), piece| {
-                    let (position, bytes) = (piece.position(), piece.bytes());
-                    let mut alerts = Vec::new();
-                    let mut matches = Vec::new();
-                    let stats = reader.read(
-                        piece,
-                        program.fields(),
-                        event,
-                        |event| {
-                            in_window(header_time(event), options)
-                                && !program.candidates(event).is_empty()
-                        },
-                        |event| {
-                            evaluator.evaluate(context, index, event, &mut alerts, &mut matches)
-                        },
-                    );
-                    progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+            .map_init(Worker::default, |worker, piece| {
+                let (position, bytes) = (piece.position(), piece.bytes());
+                let Worker {
+                    event,
+                    evaluator,
+                    alerts,
+                    matches,
+                } = worker;
+                let stats = reader.read(
+                    piece,
+                    program.fields(),
+                    event,
+                    |event| {
+                        in_window(header_time(event), options)
+                            && !program.candidates(event).is_empty()
+                    },
+                    |event| evaluator.evaluate(context, index, event, alerts, matches),
+                );
+                progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+                progress
+                    .records
+                    .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
+                if !alerts.is_empty() {
                     progress
-                        .records
-                        .fetch_add(stats.records + stats.skipped, Ordering::Relaxed);
-                    if !alerts.is_empty() {
-                        progress
-                            .alerts
-                            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
-                        if let Err(e) = lock(&shared.sorter).extend(alerts) {
-                            lock(&shared.spill_error).get_or_insert(e);
-                        }
-                    }
-                    if !matches.is_empty()
-                        && let Err(e) = lock(&shared.matches).extend(matches)
-                    {
+                        .alerts
+                        .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                    if let Err(e) = lock(&shared.sorter).extend(alerts) {
                         lock(&shared.spill_error).get_or_insert(e);
                     }
-                    (position, stats)
-                },
-            )
+                }
+                if !matches.is_empty()
+                    && let Err(e) = lock(&shared.matches).extend(matches)
+                {
+                    lock(&shared.spill_error).get_or_insert(e);
+                }
+                (position, stats)
+            })
             .collect::<Vec<(u64, ChunkStats)>>()
     });
     match read {

@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::ChunkStats;
 use crate::input::records::Reader;
+use crate::order::Batch;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -60,15 +61,17 @@ pub fn hunt_stream(
     let mut correlator = (!plan.is_empty()).then(|| Correlator::new(plan, options.max_groups));
     let (mut event, mut evaluator) = (Event::new(), Evaluator::default());
     let mut read = ChunkStats::default();
+    let (mut alerts, mut matches) = (Batch::new(), Batch::new());
     let result = reader.read_stream(input, program.fields(), &mut event, &mut read, |event| {
-        let (mut alerts, mut matches) = (Vec::new(), Vec::new());
+        alerts.clear();
+        matches.clear();
         evaluator.evaluate(&context, 0, event, &mut alerts, &mut matches);
-        alerts.sort_by_key(|(key, _)| *key);
+        alerts.sort();
         if let Some(correlator) = &mut correlator {
-            for (key, bytes) in &matches {
-                push_match(&context, correlator, *key, bytes)?;
+            for (key, bytes) in matches.iter() {
+                push_match(&context, correlator, key, bytes)?;
             }
-            alerts.extend(fired_alerts(&context, correlator));
+            fired_alerts(&context, correlator, &mut alerts);
         }
         write_all(out, &alerts)
     });
@@ -82,9 +85,10 @@ pub fn hunt_stream(
     };
     if let Some(correlator) = &mut correlator {
         correlator.finish();
-        let mut fired = fired_alerts(&context, correlator);
-        fired.sort_by_key(|(key, _)| *key);
-        write_all(out, &fired)?;
+        alerts.clear();
+        fired_alerts(&context, correlator, &mut alerts);
+        alerts.sort();
+        write_all(out, &alerts)?;
         report.correlation = Some(CorrelationReport {
             stats: correlator.stats(),
             untimed: context.untimed_matches.load(Ordering::Relaxed),
@@ -97,11 +101,11 @@ pub fn hunt_stream(
     Ok(report)
 }
 
-fn write_all(out: &mut dyn Write, alerts: &[(crate::order::SortKey, Vec<u8>)]) -> io::Result<()> {
+fn write_all(out: &mut dyn Write, alerts: &Batch) -> io::Result<()> {
     if alerts.is_empty() {
         return Ok(());
     }
-    for (_, line) in alerts {
+    for (_, line) in alerts.iter() {
         out.write_all(line)?;
         out.write_all(b"\n")?;
     }
