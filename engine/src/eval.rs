@@ -83,11 +83,12 @@ impl Program {
     pub fn candidates<'p>(&'p self, event: &Event) -> Candidates<'p> {
         let channel = event.channel().unwrap_or("");
         let event_id = event.event_id();
-        let channel_routes = self
-            .routes
+        let routes = &self.routes;
+        let channel_routes = routes
             .channels
             .get(channel)
-            .or_else(|| self.routes.channels.get(lowercase(channel, &mut [0; 128])));
+            .or_else(|| routes.channels.get(lowercase(channel, &mut [0; 128])))
+            .map(|&index| &routes.by_channel[index as usize]);
         let pick = |routes: Option<&'p Channel>| -> [Option<&'p Bucket>; 2] {
             match routes {
                 None => [None, None],
@@ -120,7 +121,7 @@ impl Program {
             for &index in &bucket.always {
                 self.evaluate_rule(index, event, scratch, matches);
             }
-            if bucket.gated.is_empty() {
+            if !bucket.has_gates() {
                 continue;
             }
             for &subject in &bucket.gate_subjects {
@@ -130,7 +131,7 @@ impl Program {
             // gate nothing here (every gate needle of the bucket was scanned for above).
             let found = scratch.hit_list.len();
             for i in 0..found {
-                let Some(rules) = bucket.gated.get(&scratch.hit_list[i]) else {
+                let Some(rules) = bucket.gated(scratch.hit_list[i]) else {
                     continue;
                 };
                 for &index in rules {

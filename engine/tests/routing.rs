@@ -257,6 +257,34 @@ fn a_mapping_file_adds_channels() {
 }
 
 #[test]
+fn every_spelling_of_a_channel_reads_the_rules_of_all_of_them() {
+    // One service names the channel as Windows spells it, another in lowercase: a record
+    // meets both rules whichever way its channel is written.
+    let mut mapping = Mapping::builtin();
+    mapping
+        .merge_text("services:\n  audit-lower: [security]\n")
+        .unwrap();
+    let lower = SECURITY_1102
+        .replace("id: security-1102", "id: lower-1102")
+        .replace("service: security", "service: audit-lower");
+    let p = program_with(
+        &format!("{SECURITY_1102}---\n{lower}"),
+        &Options {
+            mapping,
+            ..Options::default()
+        },
+    );
+    for spelling in ["Security", "security", "SECURITY"] {
+        let e = event(&p, &[("Channel", spelling), ("EventID", "1102")], &[]);
+        assert_eq!(
+            matching(&p, &e),
+            ["lower-1102", "security-1102"],
+            "channel spelled {spelling}"
+        );
+    }
+}
+
+#[test]
 fn payload_channel_shadows_the_header_for_rules() {
     // Event 104 names the log it cleared in a payload field called Channel.
     let p = program(
