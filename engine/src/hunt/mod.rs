@@ -148,11 +148,10 @@ impl HuntReport {
 }
 
 /// Alerts (and, separately, correlation matches) held in memory before sorted runs spill
-/// to disk. Measured with the sorter's single buffer, on 417,120 alerts (680 MB): 4 MiB
-/// holds 6 MiB less at peak than 8 MiB did and is no slower (2.8-3.0 s against 3.1-3.2 s
-/// for the hunt). With one allocation per alert, 2 MiB had cost 60% more time on 1.5 GB of
-/// alerts: the runs and merges add up as the budget shrinks.
-const ALERT_MEMORY_BUDGET: usize = 4 * 1024 * 1024;
+/// to disk. Measured on 610,000 alerts (1.5 GB, the archived-logons bench): with 4 MiB
+/// the runs pass `order::FAN_IN` and are merged once more before the output, and the run
+/// takes 13.2-13.4 s against 10.2-12.2 s with 8 MiB, for 5 MiB less at peak.
+const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
 /// The same for match records, which are small (about 100 bytes) and can be one per record
 /// read: a smaller budget keeps a hunt whose every record matches from holding 8 MiB more,
 /// and even 1.5 million matches make only about 75 runs, all merged at once.
