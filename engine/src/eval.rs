@@ -25,6 +25,10 @@ pub struct Scratch {
     rule_seen: Vec<u32>,
     /// A value being scanned, lowercased.
     lowercase: Vec<u8>,
+    /// The record's whole text, lowercased, for keyword searches; and the stamp of the
+    /// record it is from.
+    text_lowercase: Vec<u8>,
+    text_stamp: u32,
 }
 
 impl Scratch {
@@ -43,6 +47,7 @@ impl Scratch {
             self.field_scanned = vec![0; program.literals.fields.len()];
             self.rule_seen = vec![0; program.rules.len()];
             self.keywords_scanned = vec![0; program.literals.keywords.len()];
+            self.text_stamp = 0;
             self.stamp = 0;
         }
         self.hit_list.clear();
@@ -52,6 +57,7 @@ impl Scratch {
             self.field_scanned.iter_mut().for_each(|s| *s = 0);
             self.rule_seen.iter_mut().for_each(|s| *s = 0);
             self.keywords_scanned.iter_mut().for_each(|s| *s = 0);
+            self.text_stamp = 0;
             self.stamp = 1;
         }
     }
@@ -311,36 +317,57 @@ impl Program {
         let Some(automata) = self.literals.automata(subject) else {
             return;
         };
-        let (hits, found, lowercase) = (
-            &mut scratch.needle_hits,
-            &mut scratch.hit_list,
-            &mut scratch.lowercase,
-        );
+        let (hits, found) = (&mut scratch.needle_hits, &mut scratch.hit_list);
+        if let Subject::Keywords(_) = subject {
+            // Keywords are searched for in every value: the record's text (its names and
+            // values back to back) is lowercased once per record, a gate says whether any
+            // needle occurs in it, and only then are the values searched one by one (a hit
+            // in the text may be in a name or span two values).
+            if scratch.text_stamp != stamp {
+                scratch.text_stamp = stamp;
+                scratch.text_lowercase.clear();
+                scratch
+                    .text_lowercase
+                    .extend_from_slice(event.text().as_bytes());
+                scratch.text_lowercase.make_ascii_lowercase();
+            }
+            let text = scratch.text_lowercase.as_slice();
+            if let Some(automaton) = &automata.folded
+                && automaton
+                    .gate
+                    .as_ref()
+                    .unwrap_or(&automaton.ac)
+                    .is_match(text)
+            {
+                for range in event.value_ranges() {
+                    stamp_matches(automaton, &text[range], stamp, hits, found);
+                }
+            }
+            if let Some(automaton) = &automata.unicode {
+                for value in event.all_values().filter(|v| !v.is_ascii()) {
+                    let value = value.to_lowercase();
+                    stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
+                }
+            }
+            return;
+        }
+        let lowercase = &mut scratch.lowercase;
         let mut mark = |value: &str| {
             if let Some(automaton) = &automata.folded {
-                if automaton.folds_case {
-                    stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
-                } else {
-                    lowercase.clear();
-                    lowercase.extend(value.bytes().map(|b| b.to_ascii_lowercase()));
-                    stamp_matches(automaton, lowercase, stamp, hits, found);
-                }
+                lowercase.clear();
+                lowercase.extend_from_slice(value.as_bytes());
+                lowercase.make_ascii_lowercase();
+                stamp_matches(automaton, lowercase, stamp, hits, found);
             }
             if let Some(automaton) = &automata.unicode
                 && !value.is_ascii()
             {
-                stamp_matches(
-                    automaton,
-                    value.to_lowercase().as_bytes(),
-                    stamp,
-                    hits,
-                    found,
-                );
+                let value = value.to_lowercase();
+                stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
             }
         };
-        match subject {
-            Subject::Field(id) => event.values(id).for_each(&mut mark),
-            Subject::Keywords(_) => event.all_values().for_each(&mut mark),
+        if let Subject::Field(id) = subject {
+            event.values(id).for_each(&mut mark);
         }
     }
 }

@@ -183,6 +183,13 @@ impl Event {
             .map(|f| (self.slice(f.name), self.slice(f.value)))
     }
 
+    /// Where each value lies in `text()`, for searches over a lowercased copy of it.
+    pub fn value_ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        self.fields
+            .iter()
+            .map(|f| f.value.0 as usize..f.value.1 as usize)
+    }
+
     /// Every value, for keyword searches.
     pub fn all_values(&self) -> impl Iterator<Item = &str> + '_ {
         self.fields.iter().map(|f| self.slice(f.value))

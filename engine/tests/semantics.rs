@@ -331,6 +331,14 @@ fn keywords_search_every_value() {
     ));
     assert!(hits(&p, &[("Path", "C:\\mimilib.dll")]));
     assert!(!hits(&p, &[("A", "sekurlsa:"), ("B", ":")]));
+    // Only values count: a keyword in a field's name, or one that would span a value and
+    // the next field's name, is not found.
+    assert!(!hits(&p, &[("sekurlsa::x", "benign")]));
+    assert!(!hits(&p, &[("A", "sekurlsa"), ("::B", "benign")]));
+    // Keywords with cased letters beyond ASCII fold case too.
+    let p = rule("  keywords:\n    - 'пароль'\n  condition: keywords\n");
+    assert!(hits(&p, &[("A", "x"), ("B", "Мой ПАРОЛЬ")]));
+    assert!(!hits(&p, &[("пароль", "x")]));
     let p = rule("  keywords:\n    '|all':\n      - foo\n      - bar\n  condition: keywords\n");
     assert!(hits(&p, &[("A", "foo"), ("B", "xbarx")]));
     assert!(!hits(&p, &[("A", "foo")]));
