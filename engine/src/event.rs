@@ -11,7 +11,7 @@
 //! a syslog message); when both have a field of the same name, the payload's shadows the
 //! header's (an event 104 names the log it cleared in a `Channel` field of its own).
 
-use crate::field::{FieldId, well_known};
+use crate::field::{FieldId, FieldTable, well_known};
 use jiff::Timestamp;
 
 /// Where a field came from.
@@ -50,6 +50,18 @@ pub struct Event {
     pub time: Option<Timestamp>,
     /// The record's number in its source (EVTX EventRecordID, line number for text).
     pub record_id: u64,
+    /// The previous records' field names by position, with their ids (see `field_id`).
+    names: NameMemo,
+}
+
+/// Field names by their position in a record, with their ids in table `version`. Records
+/// of one log mostly come from a few templates, so a record's n-th field is usually named
+/// as the last record's was; comparing the name costs less than hashing it and probing a
+/// table of thousands of names.
+#[derive(Debug, Clone, Default)]
+struct NameMemo {
+    version: u64,
+    names: Vec<(String, Option<FieldId>)>,
 }
 
 impl Default for Event {
@@ -62,6 +74,7 @@ impl Default for Event {
             generation: 1,
             time: None,
             record_id: 0,
+            names: NameMemo::default(),
         }
     }
 }
@@ -101,6 +114,35 @@ impl Event {
     #[inline]
     pub fn text_len(&self) -> usize {
         self.text.len()
+    }
+
+    /// The id in `table` of the field about to be added, whose name is at `name` in the
+    /// text: what the last record's field at this position was named is checked first.
+    #[inline]
+    pub fn field_id(&mut self, table: &FieldTable, name: (usize, usize)) -> Option<FieldId> {
+        let memo = &mut self.names;
+        if memo.version != table.version() {
+            memo.names.clear();
+            memo.version = table.version();
+        }
+        let name = &self.text[name.0..name.1];
+        let position = self.fields.len();
+        match memo.names.get_mut(position) {
+            Some((known, id)) if known == name => *id,
+            Some((known, id)) => {
+                known.clear();
+                known.push_str(name);
+                *id = table.get(name);
+                *id
+            }
+            None => {
+                let id = table.get(name);
+                if position == memo.names.len() {
+                    memo.names.push((name.to_string(), id));
+                }
+                id
+            }
+        }
     }
 
     /// Records a field whose name and value are the given ranges of the buffer.
@@ -271,6 +313,42 @@ mod tests {
     use super::*;
 
     use crate::field::FieldTable;
+
+    /// Adds a field named `name` the way the EVTX reader does, returning its id.
+    fn add(event: &mut Event, table: &FieldTable, name: &str) -> Option<FieldId> {
+        let start = event.text_len();
+        event.text_mut().push_str(name);
+        let end = event.text_len();
+        let id = event.field_id(table, (start, end));
+        event.add_field_at((start, end), (end, end), id, Origin::Payload);
+        id
+    }
+
+    #[test]
+    fn field_ids_remembered_by_position_follow_names_and_tables() {
+        let mut first = FieldTable::new();
+        let (a, b) = (first.intern("A"), first.intern("B"));
+        let mut event = Event::new();
+        event.clear();
+        assert_eq!(add(&mut event, &first, "A"), Some(a));
+        assert_eq!(add(&mut event, &first, "B"), Some(b));
+        // The next record names its fields the other way round, then adds one.
+        event.clear();
+        assert_eq!(add(&mut event, &first, "B"), Some(b));
+        assert_eq!(add(&mut event, &first, "A"), Some(a));
+        assert_eq!(add(&mut event, &first, "Unknown"), None);
+        // Another table, and the same table once changed, give their own ids.
+        let mut second = FieldTable::new();
+        let b2 = second.intern("B");
+        event.clear();
+        assert_eq!(add(&mut event, &second, "B"), Some(b2));
+        assert_eq!(add(&mut event, &second, "A"), None);
+        let mut changed = second.clone();
+        let a2 = changed.intern("A");
+        event.clear();
+        assert_eq!(add(&mut event, &changed, "B"), Some(b2));
+        assert_eq!(add(&mut event, &changed, "A"), Some(a2));
+    }
 
     #[test]
     fn repeated_names_keep_every_value_and_payload_shadows_header() {

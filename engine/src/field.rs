@@ -54,6 +54,8 @@ const ALIASES: &[(&str, &str)] = &[
 /// Maps field names to ids. Built before a hunt, then shared read-only by every worker.
 #[derive(Debug, Clone)]
 pub struct FieldTable {
+    /// Different for every table and every change to one (see `FieldTable::version`).
+    version: u64,
     ids: HashMap<Box<str>, FieldId, FxBuild>,
     names: Vec<Box<str>>,
     /// A one-sided filter in front of `ids`: for each name length (capped at 63), a bit per
@@ -61,6 +63,12 @@ pub struct FieldTable {
     /// names a syslog line or JSON object carries are in no rule; this turns their lookup
     /// into a load and a test instead of a hash and a probe.
     shapes: Box<[u64; 64]>,
+}
+
+/// A number no table has had yet.
+fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The filter slot and bit of `name` (see `FieldTable::shapes`).
@@ -84,6 +92,7 @@ impl FieldTable {
     /// A table with the well-known fields and the aliases.
     pub fn new() -> FieldTable {
         let mut table = FieldTable {
+            version: next_version(),
             ids: HashMap::default(),
             names: Vec::new(),
             shapes: Box::new([0; 64]),
@@ -99,6 +108,7 @@ impl FieldTable {
     }
 
     fn insert(&mut self, name: &str, id: FieldId) {
+        self.version = next_version();
         let (slot, bit) = shape(name);
         self.shapes[slot] |= bit;
         self.ids.insert(name.into(), id);
@@ -122,6 +132,12 @@ impl FieldTable {
             return None;
         }
         self.ids.get(name).copied()
+    }
+
+    /// Identifies what the table maps: a lookup remembered from a table with the same
+    /// version is still right (a clone shares its original's version until either changes).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The primary name of a field.

@@ -178,7 +178,7 @@ fn data_element(
     let value_at = text.len();
     push_text(value, escaped, text);
     let value_end = text.len();
-    let id = table.get(name);
+    let id = event.field_id(table, (name_at, value_at));
     event.add_field_at(
         (name_at, value_at),
         (value_at, value_end),
@@ -229,7 +229,7 @@ fn leaf_element(
     let name_at = text.len();
     text.push_str(name);
     let name_end_at = text.len();
-    let id = table.get(name);
+    let id = event.field_id(table, (name_at, name_end_at));
     event.add_field_at((name_at, name_end_at), (value_at, name_at), id, origin);
     Some(value_end + name_len + 3)
 }
@@ -417,7 +417,7 @@ fn attribute_field(
     let value_start = text.len();
     decode_text(raw_value, text);
     let value_end = text.len();
-    let id = table.get(&event.text()[name_start..value_start]);
+    let id = event.field_id(table, (name_start, value_start));
     event.add_field_at(
         (name_start, value_start),
         (value_start, value_end),
@@ -478,7 +478,7 @@ fn end_element(
             (start, text.len())
         }
     };
-    let id = table.get(&event.text()[name.0..name.1]);
+    let id = event.field_id(table, name);
     event.add_field_at(name, value, id, origin(frame.section));
 }
 
