@@ -229,11 +229,6 @@ impl Alert {
         }
     }
 
-    /// The alert as one line of JSON (no newline).
-    pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).expect("alerts always serialize")
-    }
-
     /// Appends the alert as one line of JSON (no newline) to `out`.
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
         serde_json::to_writer(out, self).expect("alerts always serialize")
@@ -373,10 +368,6 @@ impl CorrelationAlert {
                 values_total: counts_values.then_some(fired.values_total),
             },
         }
-    }
-
-    pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).expect("alerts always serialize")
     }
 
     /// Appends the alert as one line of JSON (no newline) to `out`.

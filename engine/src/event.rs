@@ -116,10 +116,24 @@ impl Event {
         self.text.len()
     }
 
+    /// Records a field whose name and value are the given ranges of the buffer, with the
+    /// id `table` gives its name.
+    #[inline]
+    pub fn add_named_field(
+        &mut self,
+        table: &FieldTable,
+        name: (usize, usize),
+        value: (usize, usize),
+        origin: Origin,
+    ) {
+        let id = self.field_id(table, name);
+        self.add_field_at(name, value, id, origin);
+    }
+
     /// The id in `table` of the field about to be added, whose name is at `name` in the
     /// text: what the last record's field at this position was named is checked first.
     #[inline]
-    pub fn field_id(&mut self, table: &FieldTable, name: (usize, usize)) -> Option<FieldId> {
+    fn field_id(&mut self, table: &FieldTable, name: (usize, usize)) -> Option<FieldId> {
         let memo = &mut self.names;
         if memo.version != table.version() {
             memo.names.clear();

@@ -123,6 +123,18 @@ impl Batch {
         });
     }
 
+    /// Moves the entries of `other` to the end of this batch, leaving `other` empty.
+    fn append(&mut self, other: &mut Batch) {
+        let offset = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.entries.extend(other.entries.iter().map(|entry| Entry {
+            key: entry.key,
+            start: entry.start + offset,
+            end: entry.end + offset,
+        }));
+        other.clear();
+    }
+
     /// Bytes held, as a sorter's budget counts them.
     fn memory(&self) -> usize {
         self.bytes.len() + self.entries.len() * std::mem::size_of::<Entry>()
@@ -182,19 +194,9 @@ impl Sorter {
     /// spills to disk when the memory budget is exceeded.
     pub fn extend(&mut self, batch: &mut Batch) -> io::Result<()> {
         self.reserve(batch.bytes.len());
-        let pending = &mut self.pending;
-        let offset = pending.bytes.len();
-        pending.bytes.extend_from_slice(&batch.bytes);
-        pending
-            .entries
-            .extend(batch.entries.iter().map(|entry| Entry {
-                key: entry.key,
-                start: entry.start + offset,
-                end: entry.end + offset,
-            }));
         self.count += batch.len() as u64;
-        batch.clear();
-        if pending.memory() > self.budget {
+        self.pending.append(batch);
+        if self.pending.memory() > self.budget {
             self.spill()?;
         }
         Ok(())

@@ -127,8 +127,8 @@ impl Lists {
 pub(crate) struct RoutesBuilder {
     /// By ASCII-lowercased channel name.
     channels: BTreeMap<Box<str>, Lists>,
-    /// Every spelling rules use, with its lowercase.
-    spellings: BTreeMap<Box<str>, Box<str>>,
+    /// Every spelling rules use.
+    spellings: BTreeSet<Box<str>>,
     any_channel: Lists,
 }
 
@@ -146,11 +146,8 @@ impl RoutesBuilder {
             Some(channels) => {
                 let mut keys: BTreeSet<Box<str>> = BTreeSet::new();
                 for channel in channels {
-                    let lowercase: Box<str> = channel.to_ascii_lowercase().into();
-                    self.spellings
-                        .entry(channel.as_str().into())
-                        .or_insert_with(|| lowercase.clone());
-                    keys.insert(lowercase);
+                    self.spellings.insert(channel.as_str().into());
+                    keys.insert(channel.to_ascii_lowercase().into());
                 }
                 for key in keys {
                     self.channels.entry(key).or_default().add(event_ids, rule);
@@ -169,8 +166,8 @@ impl RoutesBuilder {
             routes.channels.insert(lowercase, index as u32);
             routes.by_channel.push(lists.build(gates));
         }
-        for (spelling, lowercase) in self.spellings {
-            let index = routes.channels[&lowercase];
+        for spelling in self.spellings {
+            let index = routes.channels[spelling.to_ascii_lowercase().as_str()];
             routes.channels.insert(spelling, index);
         }
         routes

@@ -178,11 +178,10 @@ fn data_element(
     let value_at = text.len();
     push_text(value, escaped, text);
     let value_end = text.len();
-    let id = event.field_id(table, (name_at, value_at));
-    event.add_field_at(
+    event.add_named_field(
+        table,
         (name_at, value_at),
         (value_at, value_end),
-        id,
         Origin::Payload,
     );
     Some(end)
@@ -229,8 +228,7 @@ fn leaf_element(
     let name_at = text.len();
     text.push_str(name);
     let name_end_at = text.len();
-    let id = event.field_id(table, (name_at, name_end_at));
-    event.add_field_at((name_at, name_end_at), (value_at, name_at), id, origin);
+    event.add_named_field(table, (name_at, name_end_at), (value_at, name_at), origin);
     Some(value_end + name_len + 3)
 }
 
@@ -417,11 +415,10 @@ fn attribute_field(
     let value_start = text.len();
     decode_text(raw_value, text);
     let value_end = text.len();
-    let id = event.field_id(table, (name_start, value_start));
-    event.add_field_at(
+    event.add_named_field(
+        table,
         (name_start, value_start),
         (value_start, value_end),
-        id,
         origin(section),
     );
 }
@@ -478,8 +475,7 @@ fn end_element(
             (start, text.len())
         }
     };
-    let id = event.field_id(table, name);
-    event.add_field_at(name, value, id, origin(frame.section));
+    event.add_named_field(table, name, value, origin(frame.section));
 }
 
 /// Appends `raw` to `out` with entities and character references decoded.
