@@ -85,6 +85,131 @@ fn every_evtx_file_is_read_with_the_evtx_crates_record_count() {
     assert!(total > 8000);
 }
 
+/// What one record became, for comparing two ways of reading it.
+#[derive(Debug, PartialEq)]
+struct ReadRecord {
+    record_id: u64,
+    time: Option<jiff::Timestamp>,
+    fields: Vec<(String, String)>,
+    /// Every well-known field as the header has it (shadowing depends on each field's origin).
+    header: Vec<Option<String>>,
+    /// The values of every name in the table, by id (the index the rules read).
+    indexed: Vec<Vec<String>>,
+}
+
+/// Every record of the EVTX file at `path`, read as `reading` says; and the stats.
+fn read_evtx(
+    path: &Path,
+    reading: tansa_engine::input::evtx::Reading,
+    table: &tansa_engine::field::FieldTable,
+    keep_every: u64,
+) -> (Vec<ReadRecord>, tansa_engine::input::evtx::ChunkStats) {
+    use tansa_engine::event::Event;
+    use tansa_engine::field::well_known;
+    use tansa_engine::input::evtx::{ChunkStats, EvtxReader, read_chunk_with};
+    let mut records = Vec::new();
+    let mut stats = ChunkStats::default();
+    let Ok(mut reader) = EvtxReader::open(path) else {
+        return (records, stats);
+    };
+    let settings = reader.settings();
+    let mut event = Event::new();
+    for (index, source) in reader.chunks() {
+        let chunk_stats = read_chunk_with(
+            reading,
+            index,
+            source,
+            &settings,
+            table,
+            &mut event,
+            // Skip some records after their header, as a hunt does when no rule reads them.
+            |event| event.record_id % keep_every != 0,
+            |event| {
+                records.push(ReadRecord {
+                    record_id: event.record_id,
+                    time: event.time,
+                    fields: event.to_pairs(),
+                    header: (0..well_known::NAMES.len() as u32)
+                        .map(|id| event.header_value(id).map(str::to_string))
+                        .collect(),
+                    indexed: (0..table.len() as u32)
+                        .map(|id| event.values(id).map(str::to_string).collect())
+                        .collect(),
+                })
+            },
+        );
+        stats.add(&chunk_stats);
+    }
+    (records, stats)
+}
+
+#[test]
+#[ignore = "reads ../shared/corpus; run with --ignored"]
+fn direct_binxml_reading_agrees_with_xml_on_every_record() {
+    use tansa_engine::input::evtx::Reading;
+    let root = corpus().join("evtx");
+    let files = discover(std::slice::from_ref(&root), &Filter::default()).files;
+    assert!(files.len() > 250, "only {} EVTX files found", files.len());
+    let mut table = tansa_engine::field::FieldTable::new();
+    for name in [
+        "EventID",
+        "Data",
+        "Binary",
+        "SubjectUserSid",
+        "TargetUserName",
+        "ProcessID",
+        "UserID",
+        "ActivityID",
+        "Provider_Guid",
+        "Image",
+        "CommandLine",
+        "ParentImage",
+        "LogonType",
+        "IpAddress",
+        "ServiceName",
+        "param1",
+        "Hashes",
+        "Level",
+        "Keywords",
+        "Security_UserID",
+    ] {
+        table.intern(name);
+    }
+    let (mut records, mut via_xml) = (0u64, 0u64);
+    for file in &files {
+        let path = &file.path;
+        // Every 7th record is skipped after its header, in both readings alike.
+        let (direct, direct_stats) = read_evtx(path, Reading::Direct, &table, 7);
+        let (xml, xml_stats) = read_evtx(path, Reading::Xml, &table, 7);
+        assert_eq!(direct.len(), xml.len(), "{}", path.display());
+        for (d, x) in direct.iter().zip(&xml) {
+            assert_eq!(d, x, "{}: record {}", path.display(), x.record_id);
+        }
+        assert_eq!(
+            (
+                direct_stats.records,
+                direct_stats.skipped,
+                direct_stats.failed
+            ),
+            (xml_stats.records, xml_stats.skipped, xml_stats.failed),
+            "{}",
+            path.display()
+        );
+        records += direct_stats.records + direct_stats.skipped;
+        via_xml += direct_stats.via_xml;
+    }
+    eprintln!(
+        "corpus: {records} records read both ways alike; {via_xml} ({:.2}%) went through XML",
+        100.0 * via_xml as f64 / records as f64
+    );
+    assert!(records > 8000);
+    // The direct reading must be the rule, not the exception.
+    assert!(
+        via_xml * 20 < records,
+        "{via_xml} of {records} records went through XML"
+    );
+}
+
 #[test]
 #[ignore = "reads ../shared/corpus; run with --ignored"]
 fn every_sigmahq_rule_loads_or_is_refused_for_a_real_limitation() {

@@ -11,6 +11,7 @@
 //! the rest of the file is still read. evtx silently drops a partial last chunk; we notice
 //! from the file size and say so.
 
+use super::evtx_binxml;
 use super::evtx_xml::{self, Flattened};
 use crate::event::Event;
 use crate::field::FieldTable;
@@ -45,6 +46,8 @@ pub struct ChunkStats {
     pub skipped: u64,
     /// Records that could not be read.
     pub failed: u64,
+    /// Records read through evtx's XML, being outside what `evtx_binxml` models.
+    pub via_xml: u64,
     /// Text lines cut at `lines::MAX_LINE_BYTES` (the start was read as the record).
     pub cut_lines: u64,
     /// Chunks that could not be read at all.
@@ -68,6 +71,7 @@ impl ChunkStats {
         self.records += other.records;
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.via_xml += other.via_xml;
         self.cut_lines += other.cut_lines;
         self.failed_chunks += other.failed_chunks;
         for e in &other.errors {
@@ -220,9 +224,44 @@ fn read_full(reader: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<
     Ok(filled)
 }
 
+/// How records are turned into events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// From the BinXML where `evtx_binxml` models the record, through XML otherwise.
+    Direct,
+    /// Always through the XML evtx renders (to check `Direct` against).
+    Xml,
+}
+
 /// Reads one chunk: for each record, fills `event` and calls `on_event`. `keep` is asked
-/// after the record's `<System>` part whether the rest is worth reading.
+/// after the record's `<System>` part whether the rest is worth reading; it may be asked
+/// twice about a record (when the direct reading declines it after its header), so it
+/// must answer from the event alone.
 pub fn read_chunk(
+    index: u64,
+    source: ChunkSource,
+    settings: &Arc<ParserSettings>,
+    table: &FieldTable,
+    event: &mut Event,
+    keep: impl FnMut(&Event) -> bool,
+    on_event: impl FnMut(&mut Event),
+) -> ChunkStats {
+    read_chunk_with(
+        Reading::Direct,
+        index,
+        source,
+        settings,
+        table,
+        event,
+        keep,
+        on_event,
+    )
+}
+
+/// `read_chunk`, reading records as `reading` says.
+#[allow(clippy::too_many_arguments)]
+pub fn read_chunk_with(
+    reading: Reading,
     index: u64,
     source: ChunkSource,
     settings: &Arc<ParserSettings>,
@@ -250,6 +289,7 @@ pub fn read_chunk(
             return stats;
         }
     };
+    let mut plans = evtx_binxml::Plans::default();
     for record in chunk.iter() {
         let record = match record {
             Ok(record) => record,
@@ -261,17 +301,38 @@ pub fn read_chunk(
         };
         let record_id = record.event_record_id;
         let header_time = record.timestamp;
-        let xml = match record.into_xml() {
-            Ok(xml) => xml.data,
-            Err(e) => {
-                stats.failed += 1;
-                stats.error(|| format!("record {record_id}: {}", describe(&e)));
-                continue;
-            }
-        };
         event.clear();
         event.record_id = record_id;
-        match evtx_xml::flatten(&xml, table, event, &mut keep) {
+        let direct = match reading {
+            Reading::Direct => evtx_binxml::flatten(
+                record.chunk.data,
+                record.binxml_offset,
+                record.binxml_size,
+                &mut plans,
+                table,
+                event,
+                &mut keep,
+            ),
+            Reading::Xml => None,
+        };
+        let flattened = match direct {
+            Some(flattened) => Ok(flattened),
+            None => {
+                stats.via_xml += 1;
+                let xml = match record.into_xml() {
+                    Ok(xml) => xml.data,
+                    Err(e) => {
+                        stats.failed += 1;
+                        stats.error(|| format!("record {record_id}: {}", describe(&e)));
+                        continue;
+                    }
+                };
+                event.clear();
+                event.record_id = record_id;
+                evtx_xml::flatten(&xml, table, event, &mut keep)
+            }
+        };
+        match flattened {
             Ok(Flattened::Complete) => {
                 event.time = event
                     .header_value(crate::field::well_known::TIME_CREATED)
@@ -363,6 +424,115 @@ pub fn parse_system_time(text: &str) -> Option<jiff::Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every record of an EVTX file given as bytes, read as `reading` says: what the hunt
+    /// sees of each (id, time, fields, header fields), and the stats.
+    #[allow(clippy::type_complexity)]
+    fn read_all(
+        bytes: &[u8],
+        reading: Reading,
+        table: &FieldTable,
+    ) -> (
+        Vec<(
+            u64,
+            Option<jiff::Timestamp>,
+            Vec<(String, String)>,
+            Vec<Option<String>>,
+        )>,
+        ChunkStats,
+    ) {
+        let mut input = std::io::Cursor::new(bytes);
+        let mut notes = Vec::new();
+        let settings = settings();
+        let mut event = Event::new();
+        let (mut records, mut stats) = (Vec::new(), ChunkStats::default());
+        let chunks: Vec<_> = stream_chunks(&mut input, &mut notes).collect();
+        for (index, source) in chunks {
+            let chunk_stats = read_chunk_with(
+                reading,
+                index,
+                source,
+                &settings,
+                table,
+                &mut event,
+                |e| e.record_id % 7 != 0,
+                |e| {
+                    let header = (0..crate::field::well_known::NAMES.len() as u32)
+                        .map(|id| e.header_value(id).map(str::to_string))
+                        .collect();
+                    records.push((e.record_id, e.time, e.to_pairs(), header));
+                },
+            );
+            stats.add(&chunk_stats);
+        }
+        assert!(notes.is_empty(), "{notes:?}");
+        (records, stats)
+    }
+
+    #[test]
+    fn records_read_from_their_templates_as_from_their_xml() {
+        use tansa_fixtures::event::EventSpec;
+        let awkward = "a&b <c> \"d\" 'e' \t tab\r\nline \u{1}ctl 日本語 Ünïcödé \u{1F600}";
+        let mut events = Vec::new();
+        for i in 0..400u32 {
+            let time = jiff::Timestamp::from_second(1_700_000_000 + i64::from(i)).unwrap();
+            let event = match i % 5 {
+                0 => EventSpec::new("Security", 4624)
+                    .data("SubjectUserSid", "S-1-5-18")
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("Empty", "")
+                    .data("LogonType", "3"),
+                1 => EventSpec::new("System", 7045)
+                    .unnamed("first")
+                    .unnamed(awkward)
+                    .binary("00FF10"),
+                2 => EventSpec::new("Security", 1102).user_data(
+                    "LogFileCleared",
+                    &[("SubjectUserName", awkward), ("Empty", "")],
+                ),
+                3 => EventSpec::new("Microsoft-Windows-Sysmon/Operational", 1)
+                    .data("CommandLine", awkward)
+                    .data("Image", "C:\\Windows\\System32\\cmd.exe"),
+                _ => {
+                    // An empty attribute, which evtx leaves out.
+                    let mut event = EventSpec::new("Application", 1000);
+                    event.provider_guid = Some(String::new());
+                    event
+                }
+            };
+            events.push(event.at(time));
+        }
+        let bytes = tansa_fixtures::write_evtx(&events).unwrap();
+        let mut table = FieldTable::new();
+        for name in [
+            "TargetUserName",
+            "Data",
+            "SubjectUserName",
+            "CommandLine",
+            "Binary",
+        ] {
+            table.intern(name);
+        }
+        let (direct, direct_stats) = read_all(&bytes, Reading::Direct, &table);
+        let (xml, xml_stats) = read_all(&bytes, Reading::Xml, &table);
+        assert_eq!(
+            direct_stats.via_xml, 0,
+            "every record was read from its template"
+        );
+        assert_eq!(xml_stats.via_xml, 400);
+        assert_eq!((direct_stats.records, direct_stats.skipped), (343, 57));
+        assert_eq!(direct.len(), xml.len());
+        for (d, x) in direct.iter().zip(&xml) {
+            assert_eq!(d, x);
+        }
+        // The awkward text comes through as Windows would show it: controls as `_`.
+        let shown = awkward.replace('\u{1}', "_");
+        assert!(
+            direct
+                .iter()
+                .any(|(_, _, fields, _)| fields.iter().any(|(_, v)| *v == shown))
+        );
+    }
 
     #[test]
     fn system_time_fast_and_slow_paths_agree() {

@@ -4,6 +4,7 @@
 
 pub mod discover;
 pub mod evtx;
+pub mod evtx_binxml;
 pub mod evtx_xml;
 pub mod json;
 pub mod lines;

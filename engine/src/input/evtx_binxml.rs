@@ -1,0 +1,1208 @@
+//! Flattens an EVTX record straight from its BinXML: the chunk's template gives the record's
+//! shape, the record's substitution values its content. No XML is rendered or parsed.
+//!
+//! Why: rendering a record to XML is a third of what a hunt spends on it, and parsing the
+//! XML back (`evtx_xml`) another quarter. Yet a record is nearly always one template
+//! instance, the same shape as hundreds of others in its chunk, with a few dozen values. So
+//! a template is read once per chunk into a `Plan`, a flat list of steps saying which fields
+//! the shape makes, and each record runs its template's plan over its values.
+//!
+//! The event must be exactly the one `evtx_xml::flatten` makes of the XML evtx renders for
+//! the same record: the same fields, names, values, origins and order. So a plan follows
+//! evtx's rendering (values formatted as evtx formats them, an element left out when its
+//! DependencyId names a null value, an attribute left out when its value is empty) and
+//! `evtx_xml`'s naming (see there). What this module does not model it declines, and the
+//! caller renders XML instead: a template with entity or character references, CDATA or
+//! processing instructions; a record holding arrays, nested BinXML, floats or ANSI strings,
+//! or an element all of whose child elements were left out; anything malformed. The corpus
+//! test `direct_binxml_reading_agrees_with_xml_on_every_record` compares the two readings
+//! of every record of every corpus file.
+
+use super::evtx_xml::{Flattened, bare_attribute};
+use crate::event::{Event, Origin};
+use crate::field::{FieldId, FieldTable};
+use std::ops::Range;
+use std::rc::Rc;
+
+/// The plans of one chunk's templates, and room for a record's values. Templates and names
+/// are chunk-local: use one `Plans` per chunk.
+#[derive(Default)]
+pub struct Plans {
+    /// By `plan_key` (a template is planned for where it is used). A chunk uses a few
+    /// templates, so a list is searched faster than a map is hashed.
+    by_key: Vec<(u64, Option<Rc<Plan>>)>,
+    /// The values of the instances being read, outermost first.
+    values: Vec<Value>,
+}
+
+/// Fills `event` (already cleared) from the record whose BinXML is `chunk[offset..][..size]`,
+/// calling `keep` after `<System>` as `evtx_xml::flatten` does. `None` if the record is
+/// outside what this module models: the event is then half-filled and the caller reads the
+/// record through XML instead.
+pub fn flatten(
+    chunk: &[u8],
+    offset: u64,
+    size: u32,
+    plans: &mut Plans,
+    table: &FieldTable,
+    event: &mut Event,
+    keep: impl FnMut(&Event) -> bool,
+) -> Option<Flattened> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(size as usize)?;
+    plans.values.clear();
+    let mut reader = Reader {
+        chunk: chunk.get(..end)?,
+        table,
+        plans,
+        keep,
+    };
+    let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
+    Some(flattened)
+}
+
+/// One substitution value: its BinXML type and where its bytes are in the chunk.
+#[derive(Debug, Clone, Copy)]
+struct Value {
+    kind: u8,
+    bytes: (u32, u32),
+}
+
+impl Value {
+    /// Nested BinXML with something in it: elements, in an element's content.
+    fn is_fragment(&self) -> bool {
+        self.kind == kind::BINXML && self.bytes.0 != self.bytes.1
+    }
+}
+
+/// BinXML value types (MS-EVEN6 2.2.18) this module formats.
+mod kind {
+    pub const NULL: u8 = 0x00;
+    pub const STRING: u8 = 0x01;
+    pub const INT8: u8 = 0x03;
+    pub const UINT8: u8 = 0x04;
+    pub const INT16: u8 = 0x05;
+    pub const UINT16: u8 = 0x06;
+    pub const INT32: u8 = 0x07;
+    pub const UINT32: u8 = 0x08;
+    pub const INT64: u8 = 0x09;
+    pub const UINT64: u8 = 0x0a;
+    pub const BOOL: u8 = 0x0d;
+    pub const BINARY: u8 = 0x0e;
+    pub const GUID: u8 = 0x0f;
+    pub const SIZE_T: u8 = 0x10;
+    pub const FILETIME: u8 = 0x11;
+    pub const SYSTIME: u8 = 0x12;
+    pub const SID: u8 = 0x13;
+    pub const HEX_INT32: u8 = 0x14;
+    pub const HEX_INT64: u8 = 0x15;
+    pub const BINXML: u8 = 0x21;
+}
+
+/// Whether a value of `kind` and `len` bytes is one this module reads as evtx does.
+fn readable(kind: u8, len: usize) -> bool {
+    match kind {
+        kind::NULL | kind::STRING | kind::BINARY | kind::SID | kind::BINXML => true,
+        kind::INT8 | kind::UINT8 => len == 1,
+        kind::INT16 | kind::UINT16 => len == 2,
+        kind::INT32 | kind::UINT32 | kind::BOOL | kind::HEX_INT32 => len == 4,
+        kind::INT64 | kind::UINT64 | kind::FILETIME | kind::HEX_INT64 => len == 8,
+        kind::GUID | kind::SYSTIME => len == 16,
+        kind::SIZE_T => len == 4 || len == 8,
+        _ => false,
+    }
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+const FRAGMENT_HEADER: u8 = 0x0f;
+const TEMPLATE_INSTANCE: u8 = 0x0c;
+const END_OF_STREAM: u8 = 0x00;
+/// A template definition's header: next definition's offset, GUID, data size.
+const DEFINITION_HEADER_SIZE: usize = 24;
+
+/// Reads the template instance that makes up `chunk[start..end]` (a record, or a nested
+/// BinXML value): the definition's offset, with the values appended to `values`. `None`
+/// for any other form, or a value this module does not read.
+fn read_instance(chunk: &[u8], start: usize, end: usize, values: &mut Vec<Value>) -> Option<u32> {
+    let stream = chunk.get(..end)?;
+    let mut at = start;
+    if *stream.get(at)? == FRAGMENT_HEADER {
+        at += 4;
+    }
+    if *stream.get(at)? != TEMPLATE_INSTANCE {
+        return None;
+    }
+    // Token, an unknown byte, the template id, then the definition's offset.
+    let definition = u32_at(stream, at + 6)?;
+    at += 10;
+    if definition as usize == at {
+        // The chunk's first use of the template defines it in place: skip the definition.
+        let data_size = u32_at(stream, at + 20)? as usize;
+        at = at.checked_add(DEFINITION_HEADER_SIZE + data_size)?;
+    }
+    let count = u32_at(stream, at)? as usize;
+    at += 4;
+    let descriptors = stream.get(at..at.checked_add(count.checked_mul(4)?)?)?;
+    let mut value_at = at + descriptors.len();
+    for descriptor in descriptors.chunks_exact(4) {
+        let len = usize::from(u16::from_le_bytes([descriptor[0], descriptor[1]]));
+        let kind = descriptor[2];
+        let value_end = value_at + len;
+        if value_end > end || !readable(kind, len) {
+            return None;
+        }
+        values.push(Value {
+            kind,
+            bytes: (value_at as u32, value_end as u32),
+        });
+        value_at = value_end;
+    }
+    // What follows the values must end the stream.
+    match stream.get(value_at) {
+        None | Some(&END_OF_STREAM) => Some(definition),
+        Some(_) => None,
+    }
+}
+
+/// A piece of an attribute's or element's content.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// Text written in the template: a range of `Plan::text`.
+    Text(u32, u32),
+    /// The instance's value with this index.
+    Value(u16),
+}
+
+/// A field's name written in the template: a range of `Plan::text`, with its id.
+#[derive(Debug, Clone, Copy)]
+struct Name {
+    text: (u32, u32),
+    id: Option<FieldId>,
+}
+
+/// Where an element is: its depth (the root is 1) and `evtx_xml`'s section, which decides
+/// naming and origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    depth: u8,
+    section: Section,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Root,
+    System,
+    EventData,
+    Other,
+}
+
+impl Place {
+    /// Where a record's root is: its parent's place.
+    const TOP: Place = Place {
+        depth: 0,
+        section: Section::Root,
+    };
+
+    /// Where a child element named `name` is.
+    fn child(self, name: &str) -> Place {
+        let section = match self.section {
+            Section::Root if self.depth == 0 => Section::Root,
+            Section::Root => match name {
+                "System" => Section::System,
+                "EventData" => Section::EventData,
+                _ => Section::Other,
+            },
+            section => section,
+        };
+        Place {
+            depth: self.depth + 1,
+            section,
+        }
+    }
+
+    fn origin(self) -> Origin {
+        if self.section == Section::System {
+            Origin::Header
+        } else {
+            Origin::Payload
+        }
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone)]
+enum Step {
+    /// An element starts. If its DependencyId names a null value it is left out, and the
+    /// plan goes on after step `close`.
+    Open {
+        dependency: Option<u16>,
+        depth: u8,
+        close: u32,
+    },
+    /// An attribute field, left out if its value is empty.
+    Attribute {
+        name: Name,
+        parts: Range<u32>,
+        origin: Origin,
+    },
+    /// `<Data Name="...">` in `<EventData>`: the name of the element's field, written in
+    /// the template (`known`, the common case) or made of `parts`.
+    DataName {
+        known: Option<Name>,
+        parts: Range<u32>,
+    },
+    /// The content of an element without child elements in the template: its field (if
+    /// `field`, named by its `DataName` if it had one), unless a value is nested BinXML,
+    /// whose elements then become its children.
+    Content {
+        name: Name,
+        parts: Range<u32>,
+        place: Place,
+        field: bool,
+    },
+    /// A value among an element's child elements: if nested BinXML, more children.
+    Nested { value: u16, parent: Place },
+    /// An element ends. `template_children`: its template has child elements, and if all
+    /// were left out the record is declined (evtx then writes the element in a way this
+    /// module does not model). `ends_system`: it is `<System>`, after which `keep` is asked.
+    Close {
+        depth: u8,
+        template_children: bool,
+        ends_system: bool,
+    },
+}
+
+/// A template, read into the steps that make a record's fields.
+#[derive(Debug)]
+struct Plan {
+    steps: Vec<Step>,
+    parts: Vec<Part>,
+    text: String,
+}
+
+/// Elements deeper than this are declined (the run keeps a count per depth on the stack).
+const MAX_DEPTH: usize = 32;
+
+/// An element of a template definition, as read.
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    dependency: Option<u16>,
+    attributes: Vec<(String, Vec<Part>)>,
+    content: Vec<Node>,
+    /// Closed as empty (`<X/>`), not with an end tag.
+    self_closing: bool,
+}
+
+#[derive(Debug)]
+enum Node {
+    Part(Part),
+    Element(Element),
+}
+
+impl Element {
+    fn has_child_elements(&self) -> bool {
+        self.content.iter().any(|n| matches!(n, Node::Element(_)))
+    }
+}
+
+/// The key of a template's plan: its definition's offset and where it is used.
+fn plan_key(definition: u32, parent: Place) -> u64 {
+    u64::from(definition) | u64::from(parent.depth) << 32 | (parent.section as u64) << 40
+}
+
+impl Plan {
+    /// Reads the template defined at `definition` in `chunk`, for an instance whose parent
+    /// is at `parent`. `None` if it uses what this module does not model, or is malformed.
+    fn build(chunk: &[u8], definition: u32, parent: Place, table: &FieldTable) -> Option<Plan> {
+        let mut plan = Plan {
+            steps: Vec::new(),
+            parts: Vec::new(),
+            text: String::new(),
+        };
+        let root = read_definition(chunk, definition as usize, &mut plan.text)?;
+        plan.compile(&root, parent.child(&root.name), true, table)?;
+        Some(plan)
+    }
+
+    fn compile(
+        &mut self,
+        element: &Element,
+        place: Place,
+        root: bool,
+        table: &FieldTable,
+    ) -> Option<()> {
+        if usize::from(place.depth) > MAX_DEPTH {
+            return None;
+        }
+        let open = self.steps.len();
+        self.steps.push(Step::Open {
+            // A template's root is always rendered.
+            dependency: element.dependency.filter(|_| !root),
+            depth: place.depth,
+            close: 0,
+        });
+        for (attribute, value) in &element.attributes {
+            if place.section == Section::Root
+                || attribute == "xmlns"
+                || attribute.starts_with("xmlns:")
+            {
+                continue;
+            }
+            if place.section == Section::EventData && element.name == "Data" && attribute == "Name"
+            {
+                let known = match value.as_slice() {
+                    [] => Some(String::new()),
+                    [Part::Text(from, to)] => Some(self.text[*from as usize..*to as usize].into()),
+                    _ => None,
+                };
+                let known = known.map(|name| self.add_name(&name, table));
+                let parts = self.add_parts(value.iter().copied());
+                self.steps.push(Step::DataName { known, parts });
+                continue;
+            }
+            let parts = self.add_parts(value.iter().copied());
+            let bare = (place.section == Section::System)
+                .then(|| bare_attribute(&element.name, attribute))
+                .flatten();
+            let name = match bare {
+                Some(bare) => self.add_name(bare, table),
+                None => self.add_name(&format!("{}_{attribute}", element.name), table),
+            };
+            self.steps.push(Step::Attribute {
+                name,
+                parts,
+                origin: place.origin(),
+            });
+        }
+        let template_children = element.has_child_elements();
+        if template_children {
+            // Text among child elements is no value; values may be nested BinXML.
+            for node in &element.content {
+                match node {
+                    Node::Element(child) => {
+                        self.compile(child, place.child(&child.name), false, table)?
+                    }
+                    Node::Part(Part::Value(value)) => self.steps.push(Step::Nested {
+                        value: *value,
+                        parent: place,
+                    }),
+                    Node::Part(Part::Text(..)) => {}
+                }
+            }
+        } else {
+            // As `evtx_xml`: the root, `<System>` and `<EventData>` hold no value of their
+            // own, nor does an empty element in `<System>` (`<Correlation/>`).
+            let field = place.depth >= 2
+                && !(place.depth == 2 && place.section != Section::Other)
+                && !(element.self_closing && place.section == Section::System);
+            let name = self.add_name(&element.name, table);
+            let parts = self.add_parts(element.content.iter().filter_map(|n| match n {
+                Node::Part(part) => Some(*part),
+                Node::Element(_) => None,
+            }));
+            self.steps.push(Step::Content {
+                name,
+                parts,
+                place,
+                field,
+            });
+        }
+        let close = self.steps.len() as u32;
+        self.steps.push(Step::Close {
+            depth: place.depth,
+            template_children,
+            ends_system: place.depth == 2 && place.section == Section::System,
+        });
+        if let Step::Open { close: at, .. } = &mut self.steps[open] {
+            *at = close;
+        }
+        Some(())
+    }
+
+    fn add_parts(&mut self, parts: impl Iterator<Item = Part>) -> Range<u32> {
+        let start = self.parts.len() as u32;
+        self.parts.extend(parts);
+        start..self.parts.len() as u32
+    }
+
+    fn add_name(&mut self, name: &str, table: &FieldTable) -> Name {
+        let start = self.text.len() as u32;
+        self.text.push_str(name);
+        Name {
+            text: (start, self.text.len() as u32),
+            id: table.get(name),
+        }
+    }
+
+    fn parts(&self, parts: &Range<u32>) -> &[Part] {
+        &self.parts[parts.start as usize..parts.end as usize]
+    }
+}
+
+/// A field name's range in the event's text, with its id if it was looked up already.
+type NameAt = ((usize, usize), Option<Option<FieldId>>);
+
+/// Runs plans over a record's values, nested instances included.
+struct Reader<'r, K> {
+    chunk: &'r [u8],
+    table: &'r FieldTable,
+    plans: &'r mut Plans,
+    keep: K,
+}
+
+impl<K: FnMut(&Event) -> bool> Reader<'_, K> {
+    /// Reads the template instance `chunk[start..end]`, whose root's parent is at `parent`:
+    /// how the record ends, and how many elements it rendered (its root: 1).
+    fn instance(
+        &mut self,
+        start: usize,
+        end: usize,
+        parent: Place,
+        event: &mut Event,
+    ) -> Option<(Flattened, u32)> {
+        let base = self.plans.values.len();
+        let definition = read_instance(self.chunk, start, end, &mut self.plans.values)?;
+        let key = plan_key(definition, parent);
+        let known = self.plans.by_key.iter().find(|(k, _)| *k == key);
+        let plan = match known {
+            Some((_, plan)) => plan.clone()?,
+            None => {
+                let plan = Plan::build(self.chunk, definition, parent, self.table).map(Rc::new);
+                self.plans.by_key.push((key, plan.clone()));
+                plan?
+            }
+        };
+        let result = self.run(&plan, base, event);
+        self.plans.values.truncate(base);
+        result
+    }
+
+    /// The value with `index` in the instance whose values start at `base`.
+    fn value(&self, base: usize, index: u16) -> Option<Value> {
+        self.plans.values.get(base + usize::from(index)).copied()
+    }
+
+    /// Whether any of the parts is nested BinXML.
+    fn has_fragment(&self, plan: &Plan, parts: &Range<u32>, base: usize) -> bool {
+        plan.parts(parts).iter().any(|part| match *part {
+            Part::Value(index) => self.value(base, index).is_some_and(|v| v.is_fragment()),
+            Part::Text(..) => false,
+        })
+    }
+
+    fn run(&mut self, plan: &Plan, base: usize, event: &mut Event) -> Option<(Flattened, u32)> {
+        let mut rendered = [0u32; MAX_DEPTH + 2];
+        let top = match plan.steps.first() {
+            Some(Step::Open { depth, .. }) => usize::from(*depth),
+            _ => return None,
+        };
+        // The field name of the element being read, and its id if known.
+        let mut data_name: Option<NameAt> = None;
+        let mut at = 0;
+        while let Some(step) = plan.steps.get(at) {
+            at += 1;
+            match step {
+                Step::Open {
+                    dependency,
+                    depth,
+                    close,
+                } => {
+                    let left_out = dependency
+                        .and_then(|d| self.value(base, d))
+                        .is_some_and(|v| v.kind == kind::NULL);
+                    if left_out {
+                        at = *close as usize + 1;
+                        continue;
+                    }
+                    let depth = usize::from(*depth);
+                    rendered[depth - 1] += 1;
+                    rendered[depth] = 0;
+                    data_name = None;
+                }
+                Step::Attribute {
+                    name,
+                    parts,
+                    origin,
+                } => {
+                    if self.has_fragment(plan, parts, base) {
+                        return None;
+                    }
+                    let value = self.write_parts(plan, parts, base, event);
+                    if value.0 != value.1 {
+                        let name_at = write_name(plan, name, event);
+                        event.add_field_at(name_at, value, name.id, *origin);
+                    }
+                }
+                Step::DataName { known, parts } => {
+                    let name = match known {
+                        Some(known) => (write_name(plan, known, event), Some(known.id)),
+                        None if self.has_fragment(plan, parts, base) => return None,
+                        None => (self.write_parts(plan, parts, base, event), None),
+                    };
+                    // An empty attribute is left out: the field is then named `Data`.
+                    data_name = (name.0.0 != name.0.1).then_some(name);
+                }
+                Step::Content {
+                    name,
+                    parts,
+                    place,
+                    field,
+                } => {
+                    if self.has_fragment(plan, parts, base) {
+                        // The fragments' elements are the children; other content is no value.
+                        for part in plan.parts(parts) {
+                            if let Part::Value(index) = *part {
+                                let skipped =
+                                    self.nested(base, index, *place, &mut rendered, event)?;
+                                if skipped {
+                                    return Some((Flattened::Skipped, 1));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if !field {
+                        continue;
+                    }
+                    let value = self.write_parts(plan, parts, base, event);
+                    match data_name {
+                        Some((name_at, Some(id))) => {
+                            event.add_field_at(name_at, value, id, place.origin());
+                        }
+                        Some((name_at, None)) => {
+                            event.add_named_field(self.table, name_at, value, place.origin());
+                        }
+                        None => {
+                            let name_at = write_name(plan, name, event);
+                            event.add_field_at(name_at, value, name.id, place.origin());
+                        }
+                    }
+                }
+                Step::Nested { value, parent } => {
+                    if self.nested(base, *value, *parent, &mut rendered, event)? {
+                        return Some((Flattened::Skipped, 1));
+                    }
+                }
+                Step::Close {
+                    depth,
+                    template_children,
+                    ends_system,
+                } => {
+                    if *template_children && rendered[usize::from(*depth)] == 0 {
+                        return None;
+                    }
+                    if *ends_system && !(self.keep)(event) {
+                        return Some((Flattened::Skipped, 1));
+                    }
+                }
+            }
+        }
+        Some((Flattened::Complete, rendered[top - 1]))
+    }
+
+    /// Reads value `index`, if it is nested BinXML, as children of an element at `parent`,
+    /// counting them in `rendered`. Whether `keep` said to skip the record.
+    fn nested(
+        &mut self,
+        base: usize,
+        index: u16,
+        parent: Place,
+        rendered: &mut [u32; MAX_DEPTH + 2],
+        event: &mut Event,
+    ) -> Option<bool> {
+        let Some(value) = self.value(base, index).filter(Value::is_fragment) else {
+            return Some(false);
+        };
+        let (start, end) = (value.bytes.0 as usize, value.bytes.1 as usize);
+        let (flattened, roots) = self.instance(start, end, parent, event)?;
+        rendered[usize::from(parent.depth)] += roots;
+        Some(flattened == Flattened::Skipped)
+    }
+
+    /// Appends the parts' text to the event's text; its range.
+    fn write_parts(
+        &self,
+        plan: &Plan,
+        parts: &Range<u32>,
+        base: usize,
+        event: &mut Event,
+    ) -> (usize, usize) {
+        let text = event.text_mut();
+        let start = text.len();
+        for part in plan.parts(parts) {
+            match *part {
+                Part::Text(from, to) => text.push_str(&plan.text[from as usize..to as usize]),
+                Part::Value(index) => {
+                    if let Some(value) = self.value(base, index) {
+                        let bytes = &self.chunk[value.bytes.0 as usize..value.bytes.1 as usize];
+                        write_value(value.kind, bytes, text);
+                    }
+                }
+            }
+        }
+        (start, text.len())
+    }
+}
+
+/// Appends a name written in the template to the event's text; its range.
+fn write_name(plan: &Plan, name: &Name, event: &mut Event) -> (usize, usize) {
+    let text = event.text_mut();
+    let start = text.len();
+    text.push_str(&plan.text[name.text.0 as usize..name.text.1 as usize]);
+    (start, text.len())
+}
+
+/// Reads the template definition at `at` in `chunk` into its root element; template text
+/// goes into `text`.
+fn read_definition(chunk: &[u8], at: usize, text: &mut String) -> Option<Element> {
+    let data_size = u32_at(chunk, at + 20)? as usize;
+    let start = at + DEFINITION_HEADER_SIZE;
+    let end = start.checked_add(data_size)?;
+    if end > chunk.len() {
+        return None;
+    }
+    let mut reader = DefinitionReader {
+        chunk,
+        at: start,
+        end,
+    };
+    reader.read(text)
+}
+
+struct DefinitionReader<'c> {
+    chunk: &'c [u8],
+    at: usize,
+    end: usize,
+}
+
+/// Where the reader is in an element.
+#[derive(PartialEq, Eq)]
+enum Within {
+    /// Between `<name` and `>`, with no attribute started.
+    StartTag,
+    /// In the value of the element's last attribute.
+    Attribute,
+    /// Between `>` and `</name>`.
+    Content,
+}
+
+impl DefinitionReader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        if self.at >= self.end {
+            return None;
+        }
+        let b = self.chunk[self.at];
+        self.at += 1;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let v = u16_at(self.chunk, self.at)?;
+        self.at += 2;
+        Some(v)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let v = u32_at(self.chunk, self.at)?;
+        self.at += 4;
+        Some(v)
+    }
+
+    /// A name reference: the name, read from the chunk's string table; a name defined in
+    /// place (at its first use in the chunk) is skipped over.
+    fn name(&mut self) -> Option<String> {
+        let offset = self.u32()? as usize;
+        let chars = usize::from(u16_at(self.chunk, offset.checked_add(6)?)?);
+        let units = self.chunk.get(offset + 8..offset + 8 + 2 * chars)?;
+        if offset == self.at {
+            // Link, hash, length, the characters and a NUL.
+            self.at += 10 + 2 * chars;
+        }
+        let units: Vec<u16> = units
+            .chunks_exact(2)
+            .map(|u| u16::from_le_bytes([u[0], u[1]]))
+            .collect();
+        String::from_utf16(&units).ok()
+    }
+
+    /// The whole definition: one root element.
+    fn read(&mut self, text: &mut String) -> Option<Element> {
+        let mut stack: Vec<Element> = Vec::new();
+        let mut within = Within::Content;
+        let mut root = None;
+        loop {
+            let token = self.byte()?;
+            match token {
+                END_OF_STREAM => break,
+                FRAGMENT_HEADER if stack.is_empty() && root.is_none() => {
+                    self.at += 3;
+                }
+                0x01 | 0x41 => {
+                    if within != Within::Content || (stack.is_empty() && root.is_some()) {
+                        return None;
+                    }
+                    let dependency = self.u16()?;
+                    let _data_size = self.u32()?;
+                    let name = self.name()?;
+                    if token & 0x40 != 0 {
+                        let _attribute_list_size = self.u32()?;
+                    }
+                    stack.push(Element {
+                        name,
+                        dependency: (dependency != 0xffff).then_some(dependency),
+                        ..Element::default()
+                    });
+                    within = Within::StartTag;
+                }
+                0x06 | 0x46 => {
+                    if within == Within::Content {
+                        return None;
+                    }
+                    let name = self.name()?;
+                    stack.last_mut()?.attributes.push((name, Vec::new()));
+                    within = Within::Attribute;
+                }
+                0x02 => {
+                    if within == Within::Content {
+                        return None;
+                    }
+                    within = Within::Content;
+                }
+                0x03 | 0x04 => {
+                    if (token == 0x03) == (within == Within::Content) {
+                        return None;
+                    }
+                    let mut element = stack.pop()?;
+                    element.self_closing = token == 0x03;
+                    within = Within::Content;
+                    match stack.last_mut() {
+                        Some(parent) => parent.content.push(Node::Element(element)),
+                        None => root = Some(element),
+                    }
+                }
+                0x05 | 0x45 => {
+                    // Text: only UTF-16 strings are modelled.
+                    if self.byte()? != kind::STRING {
+                        return None;
+                    }
+                    let chars = usize::from(self.u16()?);
+                    let units = self.chunk.get(self.at..self.at + 2 * chars)?;
+                    self.at += 2 * chars;
+                    let start = text.len() as u32;
+                    write_utf16(units, false, text);
+                    let part = Part::Text(start, text.len() as u32);
+                    push_part(&mut stack, &within, part)?;
+                }
+                0x0d | 0x0e => {
+                    let index = self.u16()?;
+                    let _kind = self.byte()?;
+                    push_part(&mut stack, &within, Part::Value(index))?;
+                }
+                // CDATA, references, processing instructions, nested instances.
+                _ => return None,
+            }
+            if self.at > self.end {
+                return None;
+            }
+        }
+        if !stack.is_empty() {
+            return None;
+        }
+        root
+    }
+}
+
+fn push_part(stack: &mut [Element], within: &Within, part: Part) -> Option<()> {
+    let element = stack.last_mut()?;
+    match within {
+        Within::StartTag => return None,
+        Within::Attribute => element.attributes.last_mut()?.1.push(part),
+        Within::Content => element.content.push(Node::Part(part)),
+    }
+    Some(())
+}
+
+/// Appends a value as evtx's XML renders it, as `evtx_xml` reads that back (entities
+/// decoded). `kind` and the length are checked by `formattable`.
+fn write_value(kind: u8, bytes: &[u8], out: &mut String) {
+    let le = |n: usize| -> u64 {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(buf)
+    };
+    match kind {
+        kind::STRING => write_utf16(bytes, true, out),
+        kind::INT8 => write_signed(i64::from(bytes[0] as i8), out),
+        kind::UINT8 => write_decimal(u64::from(bytes[0]), out),
+        kind::INT16 => write_signed(i64::from(le(2) as u16 as i16), out),
+        kind::UINT16 => write_decimal(le(2), out),
+        kind::INT32 => write_signed(i64::from(le(4) as u32 as i32), out),
+        kind::UINT32 => write_decimal(le(4), out),
+        kind::INT64 => write_signed(le(8) as i64, out),
+        kind::UINT64 => write_decimal(le(8), out),
+        kind::BOOL => match le(4) as u32 as i32 {
+            0 => out.push_str("false"),
+            1 => out.push_str("true"),
+            other => write_signed(i64::from(other), out),
+        },
+        kind::BINARY => {
+            for &b in bytes {
+                out.push(hex_digit(b >> 4, b'A'));
+                out.push(hex_digit(b & 15, b'A'));
+            }
+        }
+        kind::GUID => write_guid(bytes, out),
+        kind::SIZE_T | kind::HEX_INT32 | kind::HEX_INT64 => {
+            out.push_str("0x");
+            write_hex(le(bytes.len()), out);
+        }
+        kind::FILETIME => write_filetime(le(8), out),
+        kind::SYSTIME => write_systime(bytes, out),
+        kind::SID => write_sid(bytes, out),
+        // NULL, and empty nested BinXML: nothing.
+        _ => {}
+    }
+}
+
+/// UTF-16LE as evtx writes it into XML: up to the first NUL if `to_nul`, and `_` for what
+/// XML cannot hold (C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates).
+fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
+    // Mostly ASCII without controls: narrowed in blocks, each checked as UTF-8 in one go.
+    let end = match to_nul {
+        true => bytes
+            .chunks_exact(2)
+            .position(|u| u == [0, 0])
+            .map_or(bytes.len() & !1, |units| 2 * units),
+        false => bytes.len() & !1,
+    };
+    let plain = |u: &[u8]| u[1] == 0 && (u[0] >= 0x20 || matches!(u[0], b'\t' | b'\n' | b'\r'));
+    if bytes[..end].chunks_exact(2).all(plain) {
+        let mut narrow = [0u8; 256];
+        for block in bytes[..end].chunks(2 * narrow.len()) {
+            let n = block.len() / 2;
+            for (to, from) in narrow.iter_mut().zip(block.chunks_exact(2)) {
+                *to = from[0];
+            }
+            // Bytes below 0x80 are always UTF-8; 0x80 and over (U+0080..U+00FF) fail the
+            // check and take the general path below.
+            match std::str::from_utf8(&narrow[..n]) {
+                Ok(text) => out.push_str(text),
+                Err(_) => {
+                    write_utf16_chars(block, out);
+                }
+            }
+        }
+        return;
+    }
+    write_utf16_chars(&bytes[..end], out);
+}
+
+/// `write_utf16` one character at a time, for text that needs it.
+fn write_utf16_chars(bytes: &[u8], out: &mut String) {
+    let units = bytes
+        .chunks_exact(2)
+        .map(|u| u16::from_le_bytes([u[0], u[1]]));
+    for c in char::decode_utf16(units) {
+        match c {
+            Ok(c @ ('\t' | '\n' | '\r')) => out.push(c),
+            Ok(c) if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('_'),
+            Ok(c) => out.push(c),
+            Err(_) => out.push('_'),
+        }
+    }
+}
+
+fn hex_digit(nibble: u8, ten: u8) -> char {
+    char::from(if nibble < 10 {
+        b'0' + nibble
+    } else {
+        ten + nibble - 10
+    })
+}
+
+fn write_decimal(mut v: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[n..].iter().map(|&d| char::from(d)));
+}
+
+fn write_signed(v: i64, out: &mut String) {
+    if v < 0 {
+        out.push('-');
+    }
+    write_decimal(v.unsigned_abs(), out);
+}
+
+/// Lowercase, without leading zeros.
+fn write_hex(v: u64, out: &mut String) {
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(hex_digit((v >> (4 * i)) as u8 & 15, b'a'));
+    }
+}
+
+/// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` in lowercase, the first three groups
+/// little-endian, as evtx renders a GUID.
+fn write_guid(bytes: &[u8], out: &mut String) {
+    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    out.push('{');
+    for (i, &at) in ORDER.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(hex_digit(bytes[at] >> 4, b'a'));
+        out.push(hex_digit(bytes[at] & 15, b'a'));
+    }
+    out.push('}');
+}
+
+/// `S-revision-authority-sub-...`; `S-?` for a SID too short to have its header.
+fn write_sid(bytes: &[u8], out: &mut String) {
+    let [revision, count, a0, a1, a2, a3, a4, a5, subs @ ..] = bytes else {
+        out.push_str("S-?");
+        return;
+    };
+    out.push_str("S-");
+    write_decimal(u64::from(*revision), out);
+    out.push('-');
+    write_decimal(
+        u64::from_be_bytes([0, 0, *a0, *a1, *a2, *a3, *a4, *a5]),
+        out,
+    );
+    for sub in subs.chunks_exact(4).take(usize::from(*count)) {
+        out.push('-');
+        write_decimal(
+            u64::from(u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]])),
+            out,
+        );
+    }
+}
+
+/// A date as evtx writes it: `YYYY-MM-DDTHH:MM:SS.fffffffZ`, the year's last four digits.
+fn write_datetime(year: u64, month: u64, day: u64, seconds: u64, ticks: u64, out: &mut String) {
+    fn digits(into: &mut [u8], mut v: u64) {
+        for d in into.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    let mut text = *b"0000-00-00T00:00:00.0000000Z";
+    digits(&mut text[0..4], year % 10_000);
+    digits(&mut text[5..7], month);
+    digits(&mut text[8..10], day);
+    digits(&mut text[11..13], seconds / 3600);
+    digits(&mut text[14..16], seconds / 60 % 60);
+    digits(&mut text[17..19], seconds % 60);
+    digits(&mut text[20..27], ticks);
+    out.extend(text.iter().map(|&d| char::from(d)));
+}
+
+/// A FILETIME (100 ns ticks since 1601); all zeros past `i64::MAX`, as evtx writes it.
+fn write_filetime(filetime: u64, out: &mut String) {
+    const TICKS_PER_SECOND: u64 = 10_000_000;
+    const TICKS_PER_DAY: u64 = 86_400 * TICKS_PER_SECOND;
+    if filetime > i64::MAX as u64 {
+        write_datetime(0, 0, 0, 0, 0, out);
+        return;
+    }
+    let (days, ticks) = (filetime / TICKS_PER_DAY, filetime % TICKS_PER_DAY);
+    let (year, month, day) = date_of_day(days);
+    write_datetime(
+        year,
+        month,
+        day,
+        ticks / TICKS_PER_SECOND,
+        ticks % TICKS_PER_SECOND,
+        out,
+    );
+}
+
+/// The Gregorian date `days` after 1601-01-01. 1601 starts a 400-year cycle, so the
+/// cycles, centuries, four-year runs and years fall out by division.
+fn date_of_day(days: u64) -> (u64, u64, u64) {
+    const CYCLE: u64 = 146_097; // days in 400 years
+    const CENTURY: u64 = 36_524;
+    const QUAD: u64 = 1_461;
+    let (cycles, rest) = (days / CYCLE, days % CYCLE);
+    let centuries = (rest / CENTURY).min(3);
+    let rest = rest - centuries * CENTURY;
+    let quads = rest / QUAD;
+    let rest = rest - quads * QUAD;
+    let years = (rest / 365).min(3);
+    let mut day_of_year = rest - years * 365;
+    let year = 1601 + cycles * 400 + centuries * 100 + quads * 4 + years;
+    let lengths = [
+        31,
+        if is_leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let mut month = 1;
+    for length in lengths {
+        if day_of_year < length {
+            break;
+        }
+        day_of_year -= length;
+        month += 1;
+    }
+    (year, month, day_of_year + 1)
+}
+
+fn is_leap(year: u64) -> bool {
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
+}
+
+/// A SYSTEMTIME; one Windows would not take as a time is written as 1601-01-01, as evtx
+/// writes it.
+fn write_systime(bytes: &[u8], out: &mut String) {
+    let field = |i: usize| u64::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]));
+    let (year, month, day) = (field(0), field(1), field(3));
+    let (hour, minute, second, millis) = (field(4), field(5), field(6), field(7));
+    let month_days = match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let valid = (1601..=30827).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=month_days).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60
+        && millis < 1000;
+    if valid {
+        let seconds = hour * 3600 + minute * 60 + second;
+        write_datetime(year, month, day, seconds, millis * 10_000, out);
+    } else {
+        write_datetime(1601, 1, 1, 0, 0, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(kind: u8, bytes: &[u8]) -> String {
+        assert!(readable(kind, bytes.len()));
+        let mut out = String::new();
+        write_value(kind, bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn values_are_written_as_evtx_renders_them() {
+        let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        assert_eq!(value(kind::STRING, &utf16("C:\\a&b\0tail")), "C:\\a&b");
+        assert_eq!(value(kind::STRING, &utf16("a\u{1}b\tc\u{FFFF}")), "a_b\tc_");
+        assert_eq!(value(kind::STRING, &[0x00, 0xD8, b'x', 0]), "_x");
+        assert_eq!(value(kind::STRING, &utf16("日本")), "日本");
+        assert_eq!(value(kind::INT8, &[0xff]), "-1");
+        assert_eq!(value(kind::UINT16, &[0x10, 0x27]), "10000");
+        assert_eq!(value(kind::INT32, &(-5i32).to_le_bytes()), "-5");
+        assert_eq!(
+            value(kind::UINT64, &u64::MAX.to_le_bytes()),
+            "18446744073709551615"
+        );
+        assert_eq!(value(kind::BOOL, &1u32.to_le_bytes()), "true");
+        assert_eq!(value(kind::BOOL, &0u32.to_le_bytes()), "false");
+        assert_eq!(value(kind::BOOL, &7u32.to_le_bytes()), "7");
+        assert_eq!(value(kind::HEX_INT32, &0x3e7u32.to_le_bytes()), "0x3e7");
+        assert_eq!(value(kind::HEX_INT64, &0u64.to_le_bytes()), "0x0");
+        assert_eq!(
+            value(kind::SIZE_T, &0x8000_0000_0000_0001u64.to_le_bytes()),
+            "0x8000000000000001"
+        );
+        assert_eq!(value(kind::BINARY, &[0x0a, 0xff]), "0AFF");
+        assert_eq!(value(kind::NULL, &[]), "");
+        let guid = [
+            0x25, 0x96, 0x84, 0x54, 0x78, 0x54, 0x94, 0x49, 0xa5, 0xba, 0x3e, 0x3b, 0x03, 0x28,
+            0xc3, 0x0d,
+        ];
+        assert_eq!(
+            value(kind::GUID, &guid),
+            "{54849625-5478-4994-a5ba-3e3b0328c30d}"
+        );
+        let system = [1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0];
+        assert_eq!(value(kind::SID, &system), "S-1-5-18");
+        assert_eq!(value(kind::SID, &[1, 0, 0]), "S-?");
+        // 2021-11-23T09:26:30.0591547Z
+        let filetime = 132_821_331_900_591_547u64;
+        assert_eq!(
+            value(kind::FILETIME, &filetime.to_le_bytes()),
+            "2021-11-23T09:26:30.0591547Z"
+        );
+        assert_eq!(
+            value(kind::FILETIME, &u64::MAX.to_le_bytes()),
+            "0000-00-00T00:00:00.0000000Z"
+        );
+        let systime: Vec<u8> = [2024u16, 2, 4, 29, 23, 59, 58, 999]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            value(kind::SYSTIME, &systime),
+            "2024-02-29T23:59:58.9990000Z"
+        );
+        let invalid: Vec<u8> = [2023u16, 2, 4, 29, 0, 0, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(
+            value(kind::SYSTIME, &invalid),
+            "1601-01-01T00:00:00.0000000Z"
+        );
+        assert!(!readable(kind::INT32, 2));
+        assert!(!readable(0x0b, 4), "floats are left to evtx");
+        assert!(!readable(0x81, 8), "arrays are left to evtx");
+    }
+
+    #[test]
+    fn dates_agree_with_jiff_across_leap_years_and_centuries() {
+        let epoch: jiff::Timestamp = "1601-01-01T00:00:00Z".parse().unwrap();
+        // Every day boundary around century and leap-year edges, and a prime stride.
+        let mut days: Vec<u64> = (0..3_000_000u64).step_by(997).collect();
+        for year in [1700i16, 1900, 2000, 2100, 2400, 2023, 2024, 9999] {
+            let date = jiff::civil::date(year, 1, 1);
+            let day = (date - jiff::civil::date(1601, 1, 1)).get_days() as u64;
+            days.extend(day.saturating_sub(400)..day + 400);
+        }
+        for day in days {
+            let Ok(ts) = epoch.checked_add(jiff::SignedDuration::from_hours(24 * day as i64))
+            else {
+                continue;
+            };
+            let civil = ts.to_zoned(jiff::tz::TimeZone::UTC).date();
+            let expected = (
+                civil.year() as u64,
+                civil.month() as u64,
+                civil.day() as u64,
+            );
+            assert_eq!(date_of_day(day), expected, "day {day}");
+        }
+    }
+}
