@@ -12,7 +12,7 @@
 //! from the file size and say so.
 
 use super::evtx_binxml;
-use super::evtx_xml::{self, Flattened};
+use super::evtx_xml::{self, Flattened, XmlError};
 use crate::event::Event;
 use crate::field::FieldTable;
 use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
@@ -289,7 +289,80 @@ pub fn read_chunk_with(
             return stats;
         }
     };
-    let mut plans = evtx_binxml::Plans::default();
+    let mut finish = |flattened: Result<Flattened, XmlError>,
+                      header_time: jiff::Timestamp,
+                      event: &mut Event,
+                      stats: &mut ChunkStats| match flattened {
+        Ok(Flattened::Complete) => {
+            event.time = event
+                .header_value(crate::field::well_known::TIME_CREATED)
+                .and_then(parse_system_time)
+                .or(Some(header_time));
+            stats.records += 1;
+            on_event(event);
+        }
+        Ok(Flattened::Skipped) => stats.skipped += 1,
+        Err(e) => {
+            stats.failed += 1;
+            let record_id = event.record_id;
+            stats.error(|| format!("record {record_id}: {e}"));
+        }
+    };
+    // The direct reading walks the records itself, which saves evtx's per-record work; it
+    // asks evtx only for the records it declines. A chunk whose walk finds anything amiss
+    // is read by evtx's iterator alone, which reports and resyncs.
+    let (data, header) = (chunk.data, chunk.header);
+    let mut walk = Vec::new();
+    if reading == Reading::Direct && walk_records(data, header, &mut walk) {
+        let mut plans = evtx_binxml::Plans::default();
+        // The evtx iterator yields one item per record of a clean walk, in order. It is
+        // made the first time a record needs it.
+        let mut lender = Some(&mut chunk);
+        let mut records = None;
+        let mut consumed = 0;
+        for (n, raw) in walk.iter().enumerate() {
+            event.clear();
+            event.record_id = raw.record_id;
+            let direct = evtx_binxml::flatten(
+                data,
+                raw.binxml_offset,
+                raw.binxml_size,
+                &mut plans,
+                table,
+                event,
+                &mut keep,
+            );
+            if let Some(flattened) = direct {
+                finish(Ok(flattened), raw.timestamp, event, &mut stats);
+                continue;
+            }
+            if records.is_none() {
+                records = lender.take().map(|chunk| chunk.iter());
+            }
+            let record = records.as_mut().and_then(|r| r.nth(n - consumed));
+            consumed = n + 1;
+            let record = match record {
+                Some(Ok(record)) if record.binxml_offset == raw.binxml_offset => record,
+                Some(Ok(_)) | None => {
+                    stats.failed += 1;
+                    stats.error(|| {
+                        format!("chunk {index}: evtx does not find record {}", raw.record_id)
+                    });
+                    continue;
+                }
+                Some(Err(e)) => {
+                    stats.failed += 1;
+                    stats.error(|| format!("chunk {index}: {}", describe(&e)));
+                    continue;
+                }
+            };
+            let flattened = through_xml(record, table, event, &mut keep, &mut stats);
+            if let Some(flattened) = flattened {
+                finish(flattened, raw.timestamp, event, &mut stats);
+            }
+        }
+        return stats;
+    }
     for record in chunk.iter() {
         let record = match record {
             Ok(record) => record,
@@ -299,56 +372,98 @@ pub fn read_chunk_with(
                 continue;
             }
         };
-        let record_id = record.event_record_id;
         let header_time = record.timestamp;
-        event.clear();
-        event.record_id = record_id;
-        let direct = match reading {
-            Reading::Direct => evtx_binxml::flatten(
-                record.chunk.data,
-                record.binxml_offset,
-                record.binxml_size,
-                &mut plans,
-                table,
-                event,
-                &mut keep,
-            ),
-            Reading::Xml => None,
-        };
-        let flattened = match direct {
-            Some(flattened) => Ok(flattened),
-            None => {
-                stats.via_xml += 1;
-                let xml = match record.into_xml() {
-                    Ok(xml) => xml.data,
-                    Err(e) => {
-                        stats.failed += 1;
-                        stats.error(|| format!("record {record_id}: {}", describe(&e)));
-                        continue;
-                    }
-                };
-                event.clear();
-                event.record_id = record_id;
-                evtx_xml::flatten(&xml, table, event, &mut keep)
-            }
-        };
-        match flattened {
-            Ok(Flattened::Complete) => {
-                event.time = event
-                    .header_value(crate::field::well_known::TIME_CREATED)
-                    .and_then(parse_system_time)
-                    .or(Some(header_time));
-                stats.records += 1;
-                on_event(event);
-            }
-            Ok(Flattened::Skipped) => stats.skipped += 1,
-            Err(e) => {
-                stats.failed += 1;
-                stats.error(|| format!("record {record_id}: {e}"));
-            }
+        if let Some(flattened) = through_xml(record, table, event, &mut keep, &mut stats) {
+            finish(flattened, header_time, event, &mut stats);
         }
     }
     stats
+}
+
+/// Flattens a record from the XML evtx renders of it; `None` (counted as failed) if it
+/// cannot be rendered.
+fn through_xml(
+    record: evtx::EvtxRecord<'_>,
+    table: &FieldTable,
+    event: &mut Event,
+    keep: impl FnMut(&Event) -> bool,
+    stats: &mut ChunkStats,
+) -> Option<Result<Flattened, XmlError>> {
+    let record_id = record.event_record_id;
+    event.clear();
+    event.record_id = record_id;
+    stats.via_xml += 1;
+    match record.into_xml() {
+        Ok(xml) => Some(evtx_xml::flatten(&xml.data, table, event, keep)),
+        Err(e) => {
+            stats.failed += 1;
+            stats.error(|| format!("record {record_id}: {}", describe(&e)));
+            None
+        }
+    }
+}
+
+/// A record's place in its chunk, from its header.
+struct RawRecord {
+    record_id: u64,
+    timestamp: jiff::Timestamp,
+    binxml_offset: u64,
+    binxml_size: u32,
+}
+
+const CHUNK_HEADER_SIZE: usize = 512;
+const RECORD_HEADER_SIZE: usize = 24;
+
+/// Walks a chunk's records as evtx's iterator does (from the chunk header to the free space
+/// or the chunk's last record), into `out`. `false` at the first thing amiss (a bad magic
+/// or size, a time out of range), where evtx's iterator reports and resyncs.
+fn walk_records(data: &[u8], header: &evtx::EvtxChunkHeader, out: &mut Vec<RawRecord>) -> bool {
+    const MAGIC: &[u8] = b"\x2a\x2a\x00\x00";
+    let live_end = (header.free_space_offset as usize).min(data.len());
+    let mut at = CHUNK_HEADER_SIZE;
+    while at < live_end {
+        let Some(head) = data.get(at..at + RECORD_HEADER_SIZE) else {
+            return false;
+        };
+        let field = |range: std::ops::Range<usize>| {
+            head[range]
+                .iter()
+                .rev()
+                .fold(0u64, |n, &b| n << 8 | u64::from(b))
+        };
+        let (size, record_id, filetime) = (field(4..8) as usize, field(8..16), field(16..24));
+        let binxml_offset = at + RECORD_HEADER_SIZE;
+        // The header, the BinXML, and a copy of the size.
+        let Some(binxml_size) = size.checked_sub(RECORD_HEADER_SIZE + 4) else {
+            return false;
+        };
+        if &head[..4] != MAGIC || binxml_offset + binxml_size > data.len() {
+            return false;
+        }
+        let Some(timestamp) = filetime_timestamp(filetime) else {
+            return false;
+        };
+        out.push(RawRecord {
+            record_id,
+            timestamp,
+            binxml_offset: binxml_offset as u64,
+            binxml_size: binxml_size as u32,
+        });
+        if record_id == header.last_event_record_id {
+            break;
+        }
+        at += size;
+    }
+    true
+}
+
+/// A FILETIME (100 ns ticks since 1601) as a timestamp, if jiff can hold it.
+fn filetime_timestamp(filetime: u64) -> Option<jiff::Timestamp> {
+    const TICKS_PER_SECOND: u64 = 10_000_000;
+    const UNIX_EPOCH_IN_WINDOWS_SECONDS: i64 = 11_644_473_600;
+    let seconds = (filetime / TICKS_PER_SECOND) as i64 - UNIX_EPOCH_IN_WINDOWS_SECONDS;
+    let nanoseconds = ((filetime % TICKS_PER_SECOND) * 100) as i32;
+    jiff::Timestamp::new(seconds, nanoseconds).ok()
 }
 
 /// How many records a chunk's header says it holds (0 if the header makes no sense).
@@ -467,6 +582,65 @@ mod tests {
         }
         assert!(notes.is_empty(), "{notes:?}");
         (records, stats)
+    }
+
+    #[test]
+    fn records_the_direct_reading_declines_or_cannot_walk_are_read_by_evtx() {
+        use tansa_fixtures::event::EventSpec;
+        let events: Vec<EventSpec> = (0..400)
+            .map(|i| {
+                EventSpec::new("Security", 4624)
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("IpAddress", "10.0.0.9")
+                    .data("LogonType", "3")
+            })
+            .collect();
+        let mut bytes = tansa_fixtures::write_evtx(&events).unwrap();
+        assert!(bytes.len() >= 4096 + 2 * 65536, "two chunks at least");
+        // The offset of record `n` of chunk `k`.
+        let record = |bytes: &[u8], k: usize, n: usize| {
+            let mut at = 4096 + k * 65536 + 512;
+            for _ in 0..n {
+                at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            }
+            at
+        };
+        // Chunk 0, record 3: its first value becomes an array of strings, which the
+        // direct reading leaves to evtx. Past the record header: fragment header, instance
+        // token, an unknown byte, template id, definition offset, value count, then the
+        // descriptors (size, type, 0).
+        let declined = record(&bytes, 0, 3) + 24 + 4 + 1 + 1 + 4 + 4 + 4;
+        assert_eq!(bytes[declined + 2], 0x01, "a string value");
+        bytes[declined + 2] = 0x81;
+        // Chunk 1, record 5: a bad magic, past which only evtx's iterator resyncs.
+        let broken = record(&bytes, 1, 5);
+        bytes[broken..broken + 4].copy_from_slice(b"BAD!");
+        let table = FieldTable::new();
+        let (direct, direct_stats) = read_all(&bytes, Reading::Direct, &table);
+        let (xml, xml_stats) = read_all(&bytes, Reading::Xml, &table);
+        assert_eq!(direct, xml);
+        assert_eq!(
+            (
+                direct_stats.records,
+                direct_stats.skipped,
+                direct_stats.failed
+            ),
+            (xml_stats.records, xml_stats.skipped, xml_stats.failed)
+        );
+        assert_eq!(direct_stats.failed, 1, "the broken record");
+        assert_eq!(
+            direct_stats.records + direct_stats.skipped + direct_stats.failed,
+            400
+        );
+        // Chunk 0's declined record, and chunk 1 (walked by evtx) as a whole.
+        assert!(
+            direct_stats.via_xml > 50 && direct_stats.via_xml < 300,
+            "{direct_stats:?}"
+        );
+        assert!(
+            direct.iter().any(|r| r.0 == 4),
+            "the declined record was read"
+        );
     }
 
     #[test]
