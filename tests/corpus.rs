@@ -112,14 +112,14 @@ fn read_evtx(
     let Ok(mut reader) = EvtxReader::open(path) else {
         return (records, stats);
     };
-    let settings = reader.settings();
+    let context = tansa_engine::input::evtx::ChunkContext::default();
     let mut event = Event::new();
     for (index, source) in reader.chunks() {
         let chunk_stats = read_chunk_with(
             reading,
             index,
             source,
-            &settings,
+            &context,
             table,
             &mut event,
             // Skip some records after their header, as a hunt does when no rule reads them.

@@ -11,7 +11,7 @@
 //! the rest of the file is still read. evtx silently drops a partial last chunk; we notice
 //! from the file size and say so.
 
-use super::evtx_binxml;
+use super::evtx_binxml::{self, PlanStore};
 use super::evtx_xml::{self, Flattened, XmlError};
 use crate::event::Event;
 use crate::field::FieldTable;
@@ -145,6 +145,22 @@ impl EvtxReader {
     }
 }
 
+/// What the chunks of one file share: evtx's parser settings, and the plans of the file's
+/// templates (see `evtx_binxml::PlanStore`).
+pub struct ChunkContext {
+    settings: Arc<ParserSettings>,
+    plans: PlanStore,
+}
+
+impl Default for ChunkContext {
+    fn default() -> Self {
+        ChunkContext {
+            settings: settings(),
+            plans: PlanStore::default(),
+        }
+    }
+}
+
 /// The parser settings every chunk is read with.
 pub fn settings() -> Arc<ParserSettings> {
     Arc::new(ParserSettings::new().indent(false))
@@ -240,7 +256,7 @@ pub enum Reading {
 pub fn read_chunk(
     index: u64,
     source: ChunkSource,
-    settings: &Arc<ParserSettings>,
+    context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
     keep: impl FnMut(&Event) -> bool,
@@ -250,7 +266,7 @@ pub fn read_chunk(
         Reading::Direct,
         index,
         source,
-        settings,
+        context,
         table,
         event,
         keep,
@@ -264,7 +280,7 @@ pub fn read_chunk_with(
     reading: Reading,
     index: u64,
     source: ChunkSource,
-    settings: &Arc<ParserSettings>,
+    context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
     mut keep: impl FnMut(&Event) -> bool,
@@ -280,7 +296,7 @@ pub fn read_chunk_with(
         }
     };
     let claimed = claimed_records(&data);
-    let mut chunk = match data.parse(settings.clone()) {
+    let mut chunk = match data.parse(context.settings.clone()) {
         Ok(chunk) => chunk,
         Err(e) => {
             stats.failed_chunks += 1;
@@ -314,7 +330,7 @@ pub fn read_chunk_with(
     let (data, header) = (chunk.data, chunk.header);
     let mut walk = Vec::new();
     if reading == Reading::Direct && walk_records(data, header, &mut walk) {
-        let mut plans = evtx_binxml::Plans::default();
+        let mut plans = evtx_binxml::Plans::new(&context.plans);
         // The evtx iterator yields one item per record of a clean walk, in order. It is
         // made the first time a record needs it.
         let mut lender = Some(&mut chunk);
@@ -558,7 +574,8 @@ mod tests {
     ) {
         let mut input = std::io::Cursor::new(bytes);
         let mut notes = Vec::new();
-        let settings = settings();
+        // One context for the file, as a hunt has.
+        let context = ChunkContext::default();
         let mut event = Event::new();
         let (mut records, mut stats) = (Vec::new(), ChunkStats::default());
         let chunks: Vec<_> = stream_chunks(&mut input, &mut notes).collect();
@@ -567,7 +584,7 @@ mod tests {
                 reading,
                 index,
                 source,
-                &settings,
+                &context,
                 table,
                 &mut event,
                 |e| e.record_id % 7 != 0,

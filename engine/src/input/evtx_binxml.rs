@@ -21,18 +21,60 @@
 use super::evtx_xml::{Flattened, bare_attribute};
 use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable};
+use std::collections::HashMap;
 use std::ops::Range;
-use std::rc::Rc;
+use std::sync::{Arc, RwLock};
 
 /// The plans of one chunk's templates, and room for a record's values. Templates and names
 /// are chunk-local: use one `Plans` per chunk.
-#[derive(Default)]
-pub struct Plans {
+pub struct Plans<'s> {
+    /// Where plans made in other chunks are.
+    store: &'s PlanStore,
     /// By `plan_key` (a template is planned for where it is used). A chunk uses a few
     /// templates, so a list is searched faster than a map is hashed.
-    by_key: Vec<(u64, Option<Rc<Plan>>)>,
+    by_key: Vec<(u64, Option<Arc<Plan>>)>,
     /// The values of the instances being read, outermost first.
     values: Vec<Value>,
+    /// Room for a definition's content key.
+    key: Vec<u8>,
+}
+
+impl Plans<'_> {
+    pub fn new(store: &PlanStore) -> Plans<'_> {
+        Plans {
+            store,
+            by_key: Vec::new(),
+            values: Vec::new(),
+            key: Vec::new(),
+        }
+    }
+}
+
+/// Plans shared by the chunks of a file (and the threads reading them). Every chunk that
+/// uses a template defines it again, with its names at other offsets, and planning it again
+/// would cost as much as reading a few of its records. So plans are kept by the
+/// definition's content (`ContentKey`), where it is used, and the field table's version.
+#[derive(Default)]
+pub struct PlanStore {
+    plans: RwLock<HashMap<Vec<u8>, Option<Arc<Plan>>>>,
+}
+
+/// Past this many plans a store keeps no more (a file of that many templates is rare, and
+/// its chunks then plan their own).
+const MAX_STORED_PLANS: usize = 4096;
+
+impl PlanStore {
+    fn get(&self, key: &[u8]) -> Option<Option<Arc<Plan>>> {
+        self.plans.read().ok()?.get(key).cloned()
+    }
+
+    fn insert(&self, key: &[u8], plan: Option<Arc<Plan>>) {
+        if let Ok(mut plans) = self.plans.write()
+            && plans.len() < MAX_STORED_PLANS
+        {
+            plans.insert(key.to_vec(), plan);
+        }
+    }
 }
 
 /// Fills `event` (already cleared) from the record whose BinXML is `chunk[offset..][..size]`,
@@ -43,7 +85,7 @@ pub fn flatten(
     chunk: &[u8],
     offset: u64,
     size: u32,
-    plans: &mut Plans,
+    plans: &mut Plans<'_>,
     table: &FieldTable,
     event: &mut Event,
     keep: impl FnMut(&Event) -> bool,
@@ -327,7 +369,17 @@ impl Plan {
             parts: Vec::new(),
             text: String::new(),
         };
-        let root = read_definition(chunk, definition as usize, &mut plan.text)?;
+        let mut builder = TreeBuilder {
+            stack: Vec::new(),
+            within: Within::Content,
+            root: None,
+            text: &mut plan.text,
+        };
+        walk_definition(chunk, definition as usize, &mut builder)?;
+        if !builder.stack.is_empty() {
+            return None;
+        }
+        let root = builder.root?;
         plan.compile(&root, parent.child(&root.name), true, table)?;
         Some(plan)
     }
@@ -451,14 +503,14 @@ impl Plan {
 type NameAt = ((usize, usize), Option<Option<FieldId>>);
 
 /// Runs plans over a record's values, nested instances included.
-struct Reader<'r, K> {
+struct Reader<'r, 's, K> {
     chunk: &'r [u8],
     table: &'r FieldTable,
-    plans: &'r mut Plans,
+    plans: &'r mut Plans<'s>,
     keep: K,
 }
 
-impl<K: FnMut(&Event) -> bool> Reader<'_, K> {
+impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
     /// Reads the template instance `chunk[start..end]`, whose root's parent is at `parent`:
     /// how the record ends, and how many elements it rendered (its root: 1).
     fn instance(
@@ -475,7 +527,7 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, K> {
         let plan = match known {
             Some((_, plan)) => plan.clone()?,
             None => {
-                let plan = Plan::build(self.chunk, definition, parent, self.table).map(Rc::new);
+                let plan = self.plan(definition, parent);
                 self.plans.by_key.push((key, plan.clone()));
                 plan?
             }
@@ -483,6 +535,22 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, K> {
         let result = self.run(&plan, base, event);
         self.plans.values.truncate(base);
         result
+    }
+
+    /// The plan of the template defined at `definition`, for an instance whose root's
+    /// parent is at `parent`: from the store, or made and stored.
+    fn plan(&mut self, definition: u32, parent: Place) -> Option<Arc<Plan>> {
+        let key = &mut self.plans.key;
+        key.clear();
+        key.extend_from_slice(&self.table.version().to_le_bytes());
+        key.extend_from_slice(&[parent.depth, parent.section as u8]);
+        walk_definition(self.chunk, definition as usize, &mut ContentKey(key))?;
+        if let Some(plan) = self.plans.store.get(key) {
+            return plan;
+        }
+        let plan = Plan::build(self.chunk, definition, parent, self.table).map(Arc::new);
+        self.plans.store.insert(&self.plans.key, plan.clone());
+        plan
     }
 
     /// The value with `index` in the instance whose values start at `base`.
@@ -660,27 +728,89 @@ fn write_name(plan: &Plan, name: &Name, event: &mut Event) -> (usize, usize) {
     (start, text.len())
 }
 
-/// Reads the template definition at `at` in `chunk` into its root element; template text
-/// goes into `text`.
-fn read_definition(chunk: &[u8], at: usize, text: &mut String) -> Option<Element> {
-    let data_size = u32_at(chunk, at + 20)? as usize;
-    let start = at + DEFINITION_HEADER_SIZE;
-    let end = start.checked_add(data_size)?;
-    if end > chunk.len() {
-        return None;
-    }
-    let mut reader = DefinitionReader {
-        chunk,
-        at: start,
-        end,
-    };
-    reader.read(text)
+/// What a template definition says, token by token. Names and text come as their UTF-16LE
+/// bytes.
+trait DefinitionSink {
+    fn open(&mut self, name: &[u8], dependency: u16) -> Option<()>;
+    fn attribute(&mut self, name: &[u8]) -> Option<()>;
+    fn close_start(&mut self) -> Option<()>;
+    /// `empty`: closed as `<X/>`, not with an end tag.
+    fn close(&mut self, empty: bool) -> Option<()>;
+    fn text(&mut self, units: &[u8]) -> Option<()>;
+    fn substitution(&mut self, index: u16) -> Option<()>;
 }
 
-struct DefinitionReader<'c> {
-    chunk: &'c [u8],
-    at: usize,
-    end: usize,
+/// Walks the template definition at `at` in `chunk` into `sink`. `None` for what this
+/// module does not model (CDATA, references, processing instructions, text other than
+/// UTF-16, nested instances) or anything malformed.
+fn walk_definition(chunk: &[u8], at: usize, sink: &mut impl DefinitionSink) -> Option<()> {
+    let data_size = u32_at(chunk, at + 20)? as usize;
+    let mut at = at + DEFINITION_HEADER_SIZE;
+    let end = at.checked_add(data_size)?.min(chunk.len());
+    let mut first = true;
+    loop {
+        let token = *chunk[..end].get(at)?;
+        at += 1;
+        match token {
+            END_OF_STREAM => return Some(()),
+            FRAGMENT_HEADER if first => at += 3,
+            0x01 | 0x41 => {
+                let dependency = u16_at(chunk, at)?;
+                // The dependency, the element's size, then its name.
+                at += 6;
+                let name = name_at(chunk, &mut at)?;
+                if token & 0x40 != 0 {
+                    at += 4; // the attribute list's size
+                }
+                sink.open(name, dependency)?;
+            }
+            0x06 | 0x46 => sink.attribute(name_at(chunk, &mut at)?)?,
+            0x02 => sink.close_start()?,
+            0x03 | 0x04 => sink.close(token == 0x03)?,
+            0x05 | 0x45 => {
+                if *chunk.get(at)? != kind::STRING {
+                    return None;
+                }
+                let chars = usize::from(u16_at(chunk, at + 1)?);
+                at += 3;
+                sink.text(chunk.get(at..at + 2 * chars)?)?;
+                at += 2 * chars;
+            }
+            0x0d | 0x0e => {
+                // The index, then the value's type, which the record's values repeat.
+                sink.substitution(u16_at(chunk, at)?)?;
+                at += 3;
+            }
+            _ => return None,
+        }
+        first = false;
+        if at > end {
+            return None;
+        }
+    }
+}
+
+/// A name reference at `at` (advanced past it): the name's characters, from the chunk's
+/// string table; a name defined in place (at its first use in the chunk) is skipped over.
+fn name_at<'c>(chunk: &'c [u8], at: &mut usize) -> Option<&'c [u8]> {
+    let offset = u32_at(chunk, *at)? as usize;
+    *at += 4;
+    let chars = usize::from(u16_at(chunk, offset.checked_add(6)?)?);
+    let units = chunk.get(offset + 8..offset + 8 + 2 * chars)?;
+    if offset == *at {
+        // Link, hash, length, the characters and a NUL.
+        *at += 10 + 2 * chars;
+    }
+    Some(units)
+}
+
+/// Builds the root element of a definition.
+struct TreeBuilder<'t> {
+    stack: Vec<Element>,
+    within: Within,
+    root: Option<Element>,
+    /// Where template text goes (the plan's text).
+    text: &'t mut String,
 }
 
 /// Where the reader is in an element.
@@ -694,140 +824,118 @@ enum Within {
     Content,
 }
 
-impl DefinitionReader<'_> {
-    fn byte(&mut self) -> Option<u8> {
-        if self.at >= self.end {
-            return None;
-        }
-        let b = self.chunk[self.at];
-        self.at += 1;
-        Some(b)
-    }
+fn utf16_name(units: &[u8]) -> Option<String> {
+    let units: Vec<u16> = units
+        .chunks_exact(2)
+        .map(|u| u16::from_le_bytes([u[0], u[1]]))
+        .collect();
+    String::from_utf16(&units).ok()
+}
 
-    fn u16(&mut self) -> Option<u16> {
-        let v = u16_at(self.chunk, self.at)?;
-        self.at += 2;
-        Some(v)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        let v = u32_at(self.chunk, self.at)?;
-        self.at += 4;
-        Some(v)
-    }
-
-    /// A name reference: the name, read from the chunk's string table; a name defined in
-    /// place (at its first use in the chunk) is skipped over.
-    fn name(&mut self) -> Option<String> {
-        let offset = self.u32()? as usize;
-        let chars = usize::from(u16_at(self.chunk, offset.checked_add(6)?)?);
-        let units = self.chunk.get(offset + 8..offset + 8 + 2 * chars)?;
-        if offset == self.at {
-            // Link, hash, length, the characters and a NUL.
-            self.at += 10 + 2 * chars;
+impl TreeBuilder<'_> {
+    fn push_part(&mut self, part: Part) -> Option<()> {
+        let element = self.stack.last_mut()?;
+        match self.within {
+            Within::StartTag => return None,
+            Within::Attribute => element.attributes.last_mut()?.1.push(part),
+            Within::Content => element.content.push(Node::Part(part)),
         }
-        let units: Vec<u16> = units
-            .chunks_exact(2)
-            .map(|u| u16::from_le_bytes([u[0], u[1]]))
-            .collect();
-        String::from_utf16(&units).ok()
-    }
-
-    /// The whole definition: one root element.
-    fn read(&mut self, text: &mut String) -> Option<Element> {
-        let mut stack: Vec<Element> = Vec::new();
-        let mut within = Within::Content;
-        let mut root = None;
-        loop {
-            let token = self.byte()?;
-            match token {
-                END_OF_STREAM => break,
-                FRAGMENT_HEADER if stack.is_empty() && root.is_none() => {
-                    self.at += 3;
-                }
-                0x01 | 0x41 => {
-                    if within != Within::Content || (stack.is_empty() && root.is_some()) {
-                        return None;
-                    }
-                    let dependency = self.u16()?;
-                    let _data_size = self.u32()?;
-                    let name = self.name()?;
-                    if token & 0x40 != 0 {
-                        let _attribute_list_size = self.u32()?;
-                    }
-                    stack.push(Element {
-                        name,
-                        dependency: (dependency != 0xffff).then_some(dependency),
-                        ..Element::default()
-                    });
-                    within = Within::StartTag;
-                }
-                0x06 | 0x46 => {
-                    if within == Within::Content {
-                        return None;
-                    }
-                    let name = self.name()?;
-                    stack.last_mut()?.attributes.push((name, Vec::new()));
-                    within = Within::Attribute;
-                }
-                0x02 => {
-                    if within == Within::Content {
-                        return None;
-                    }
-                    within = Within::Content;
-                }
-                0x03 | 0x04 => {
-                    if (token == 0x03) == (within == Within::Content) {
-                        return None;
-                    }
-                    let mut element = stack.pop()?;
-                    element.self_closing = token == 0x03;
-                    within = Within::Content;
-                    match stack.last_mut() {
-                        Some(parent) => parent.content.push(Node::Element(element)),
-                        None => root = Some(element),
-                    }
-                }
-                0x05 | 0x45 => {
-                    // Text: only UTF-16 strings are modelled.
-                    if self.byte()? != kind::STRING {
-                        return None;
-                    }
-                    let chars = usize::from(self.u16()?);
-                    let units = self.chunk.get(self.at..self.at + 2 * chars)?;
-                    self.at += 2 * chars;
-                    let start = text.len() as u32;
-                    write_utf16(units, false, text);
-                    let part = Part::Text(start, text.len() as u32);
-                    push_part(&mut stack, &within, part)?;
-                }
-                0x0d | 0x0e => {
-                    let index = self.u16()?;
-                    let _kind = self.byte()?;
-                    push_part(&mut stack, &within, Part::Value(index))?;
-                }
-                // CDATA, references, processing instructions, nested instances.
-                _ => return None,
-            }
-            if self.at > self.end {
-                return None;
-            }
-        }
-        if !stack.is_empty() {
-            return None;
-        }
-        root
+        Some(())
     }
 }
 
-fn push_part(stack: &mut [Element], within: &Within, part: Part) -> Option<()> {
-    let element = stack.last_mut()?;
-    match within {
-        Within::StartTag => return None,
-        Within::Attribute => element.attributes.last_mut()?.1.push(part),
-        Within::Content => element.content.push(Node::Part(part)),
+impl DefinitionSink for TreeBuilder<'_> {
+    fn open(&mut self, name: &[u8], dependency: u16) -> Option<()> {
+        if self.within != Within::Content || (self.stack.is_empty() && self.root.is_some()) {
+            return None;
+        }
+        self.stack.push(Element {
+            name: utf16_name(name)?,
+            dependency: (dependency != 0xffff).then_some(dependency),
+            ..Element::default()
+        });
+        self.within = Within::StartTag;
+        Some(())
     }
-    Some(())
+
+    fn attribute(&mut self, name: &[u8]) -> Option<()> {
+        if self.within == Within::Content {
+            return None;
+        }
+        let name = utf16_name(name)?;
+        self.stack.last_mut()?.attributes.push((name, Vec::new()));
+        self.within = Within::Attribute;
+        Some(())
+    }
+
+    fn close_start(&mut self) -> Option<()> {
+        if self.within == Within::Content {
+            return None;
+        }
+        self.within = Within::Content;
+        Some(())
+    }
+
+    fn close(&mut self, empty: bool) -> Option<()> {
+        // `<X/>` ends a start tag, `</X>` content.
+        if empty == (self.within == Within::Content) {
+            return None;
+        }
+        let mut element = self.stack.pop()?;
+        element.self_closing = empty;
+        self.within = Within::Content;
+        match self.stack.last_mut() {
+            Some(parent) => parent.content.push(Node::Element(element)),
+            None => self.root = Some(element),
+        }
+        Some(())
+    }
+
+    fn text(&mut self, units: &[u8]) -> Option<()> {
+        let start = self.text.len() as u32;
+        write_utf16(units, false, self.text);
+        self.push_part(Part::Text(start, self.text.len() as u32))
+    }
+
+    fn substitution(&mut self, index: u16) -> Option<()> {
+        self.push_part(Part::Value(index))
+    }
+}
+
+/// A definition's content as bytes: its tokens, with names spelled out rather than given
+/// by offset. The same template defined in two chunks has the same content.
+struct ContentKey<'k>(&'k mut Vec<u8>);
+
+impl ContentKey<'_> {
+    fn bytes(&mut self, token: u8, bytes: &[u8]) -> Option<()> {
+        self.0.push(token);
+        self.0
+            .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+        Some(())
+    }
+}
+
+impl DefinitionSink for ContentKey<'_> {
+    fn open(&mut self, name: &[u8], dependency: u16) -> Option<()> {
+        self.0.extend_from_slice(&dependency.to_le_bytes());
+        self.bytes(0x01, name)
+    }
+    fn attribute(&mut self, name: &[u8]) -> Option<()> {
+        self.bytes(0x06, name)
+    }
+    fn close_start(&mut self) -> Option<()> {
+        self.bytes(0x02, &[])
+    }
+    fn close(&mut self, empty: bool) -> Option<()> {
+        self.bytes(if empty { 0x03 } else { 0x04 }, &[])
+    }
+    fn text(&mut self, units: &[u8]) -> Option<()> {
+        self.bytes(0x05, units)
+    }
+    fn substitution(&mut self, index: u16) -> Option<()> {
+        self.bytes(0x0d, &index.to_le_bytes())
+    }
 }
 
 /// Appends a value as evtx's XML renders it, as `evtx_xml` reads that back (entities
@@ -1179,6 +1287,43 @@ mod tests {
         assert!(!readable(kind::INT32, 2));
         assert!(!readable(0x0b, 4), "floats are left to evtx");
         assert!(!readable(0x81, 8), "arrays are left to evtx");
+    }
+
+    #[test]
+    fn a_template_has_one_content_key_in_every_chunk_and_another_has_another() {
+        use tansa_fixtures::event::EventSpec;
+        // Two shapes, alternating, over a few chunks: every chunk defines both anew.
+        let events: Vec<EventSpec> = (0..600)
+            .map(|i| {
+                let event = EventSpec::new("Security", 4624 + i % 2);
+                match i % 2 {
+                    0 => event.data("TargetUserName", "alice"),
+                    _ => event
+                        .data("TargetUserName", "bob")
+                        .data("Status", "0xc000006d"),
+                }
+            })
+            .collect();
+        let file = tansa_fixtures::write_evtx(&events).unwrap();
+        let chunks: Vec<&[u8]> = file[4096..].chunks(65536).collect();
+        assert!(chunks.len() >= 3);
+        let key_of_record = |chunk: &[u8], n: usize| {
+            let mut at = 512;
+            for _ in 0..n {
+                at += u32_at(chunk, at + 4).unwrap() as usize;
+            }
+            let size = u32_at(chunk, at + 4).unwrap() as usize;
+            let mut values = Vec::new();
+            let definition = read_instance(chunk, at + 24, at + size - 4, &mut values).unwrap();
+            let mut key = Vec::new();
+            walk_definition(chunk, definition as usize, &mut ContentKey(&mut key)).unwrap();
+            key
+        };
+        for chunk in &chunks[1..] {
+            assert_eq!(key_of_record(chunk, 0), key_of_record(chunks[0], 0));
+            assert_eq!(key_of_record(chunk, 1), key_of_record(chunks[0], 1));
+        }
+        assert_ne!(key_of_record(chunks[0], 0), key_of_record(chunks[0], 1));
     }
 
     #[test]

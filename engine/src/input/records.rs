@@ -4,12 +4,11 @@
 //! other, with the same code.
 
 use super::discover::{Container, Format, InputFile};
-use super::evtx::{self, ChunkSource, ChunkStats, EvtxReader};
+use super::evtx::{self, ChunkContext, ChunkSource, ChunkStats, EvtxReader};
 use super::lines::{self, Block, Blocks};
 use super::{json, source, syslog};
 use crate::event::{Event, Origin};
 use crate::field::{FieldTable, well_known};
-use ::evtx::ParserSettings;
 use std::sync::Arc;
 
 /// What reading needs to know beyond the file.
@@ -64,7 +63,8 @@ impl Piece {
 #[derive(Clone)]
 pub struct Reader {
     format: Format,
-    settings: Arc<ParserSettings>,
+    /// Shared by the file's EVTX chunks.
+    evtx: Arc<ChunkContext>,
     syslog: syslog::SyslogContext,
 }
 
@@ -78,7 +78,7 @@ impl Reader {
         };
         Reader {
             format: file.format,
-            settings: evtx::settings(),
+            evtx: Arc::default(),
             syslog: syslog::SyslogContext {
                 year,
                 zone: options.syslog_zone.clone(),
@@ -99,15 +99,7 @@ impl Reader {
     ) -> ChunkStats {
         let block = match piece {
             Piece::Chunk(number, source) => {
-                return evtx::read_chunk(
-                    number,
-                    source,
-                    &self.settings,
-                    table,
-                    event,
-                    keep,
-                    on_event,
-                );
+                return evtx::read_chunk(number, source, &self.evtx, table, event, keep, on_event);
             }
             Piece::Lines(block) => block,
         };
