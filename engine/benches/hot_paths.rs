@@ -2,6 +2,8 @@
 //! `cargo bench -p tansa-engine --bench hot_paths`.
 //!
 //! - `flatten`: one rendered EVTX record (a 4624 logon, as evtx renders it) into an `Event`;
+//! - `chunk/direct` and `chunk/xml`: a chunk of such logons (written by tansa's EVTX writer)
+//!   read into events from their BinXML templates, and through evtx's XML as before;
 //! - `match/pack` and `match/sigmahq`: routing and evaluating that event against tansa's
 //!   pack, and against SigmaHQ's Windows rules when `../shared/corpus` is there;
 //! - `correlate`: one match into the correlation stage (the pack's brute-force and spray
@@ -122,5 +124,81 @@ fn bench_correlate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_flatten, bench_match, bench_correlate);
+/// A chunk of 4624 logons with `LOGON_4624`'s data, read both ways: per record, what evtx
+/// and flattening cost together.
+fn bench_chunk(c: &mut Criterion) {
+    use tansa_engine::input::evtx::{ChunkContext, ChunkSource, Reading, read_chunk_with};
+    let program = program(&[repo("rules")]);
+    let data: Vec<(&str, &str)> = LOGON_4624
+        .split("<Data Name=\"")
+        .skip(1)
+        .filter_map(|d| d.split_once("\">")?.1.split_once("</Data>").map(|(v, _)| v))
+        .zip(
+            LOGON_4624
+                .split("<Data Name=\"")
+                .skip(1)
+                .filter_map(|d| d.split_once('"')),
+        )
+        .map(|(value, (name, _))| (name, value))
+        .collect();
+    assert_eq!(data.len(), 27);
+    let events: Vec<_> = (0..100)
+        .map(|_| {
+            data.iter().fold(
+                tansa_fixtures::EventSpec::new("Security", 4624),
+                |event, (name, value)| event.data(name, value),
+            )
+        })
+        .collect();
+    let file = tansa_fixtures::write_evtx(&events).expect("the chunk is written");
+    let chunk = &file[4096..4096 + 65536];
+    let context = ChunkContext::default();
+    let mut group = c.benchmark_group("chunk");
+    for (name, reading) in [("direct", Reading::Direct), ("xml", Reading::Xml)] {
+        let mut event = Event::new();
+        let records = read_chunk_with(
+            reading,
+            0,
+            source(chunk),
+            &context,
+            program.fields(),
+            &mut event,
+            |_| true,
+            |_| {},
+        )
+        .records;
+        group.throughput(criterion::Throughput::Elements(records));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                read_chunk_with(
+                    reading,
+                    0,
+                    source(black_box(chunk)),
+                    &context,
+                    program.fields(),
+                    &mut event,
+                    |_| true,
+                    |e| {
+                        black_box(e.record_id);
+                    },
+                )
+                .records
+            })
+        });
+    }
+    group.finish();
+
+    fn source(chunk: &[u8]) -> ChunkSource {
+        let data = evtx::EvtxChunkData::new(chunk.to_vec(), false).expect("a chunk");
+        ChunkSource::Data(Box::new(data))
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_flatten,
+    bench_chunk,
+    bench_match,
+    bench_correlate
+);
 criterion_main!(benches);

@@ -6,6 +6,11 @@
 //! size. We drive the chunks ourselves rather than use evtx's multithreaded record
 //! iterator, whose consumer blocks on a channel and deadlocks when nested in rayon.
 //!
+//! A record becomes an event straight from its BinXML (`evtx_binxml`: the chunk's template
+//! and the record's values), walked by us rather than by evtx's iterator, which is asked
+//! only for the few records the direct reading declines; those go through evtx's XML
+//! (`evtx_xml`). Both readings make the same event of a record.
+//!
 //! Damage is reported, never fatal: a chunk that does not parse is counted with the number
 //! of records its header claims, a record that does not render is counted as failed, and
 //! the rest of the file is still read. evtx silently drops a partial last chunk; we notice

@@ -1,5 +1,9 @@
 //! Flattens one EVTX record, rendered as XML by the evtx crate, into an `Event`.
 //!
+//! Most records no longer come this way: `evtx_binxml` reads them from their BinXML template
+//! and values, and sends here only what it does not model. What this module makes of evtx's
+//! XML is the reference that reading is checked against, record for record.
+//!
 //! Why XML and not evtx's JSON: the XML keeps the record as Windows wrote it (repeated
 //! `Data` names stay repeated, an empty element is an empty string and not `null`), it needs
 //! no unescaping of the backslashes that fill Windows paths, and it renders as fast. The
