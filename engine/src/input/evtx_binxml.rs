@@ -4,8 +4,11 @@
 //! Why: rendering a record to XML is a third of what a hunt spends on it, and parsing the
 //! XML back (`evtx_xml`) another quarter. Yet a record is nearly always one template
 //! instance, the same shape as hundreds of others in its chunk, with a few dozen values. So
-//! a template is read once per chunk into a `Plan`, a flat list of steps saying which fields
-//! the shape makes, and each record runs its template's plan over its values.
+//! a template is read into a `Plan`, a flat list of steps saying which fields the shape
+//! makes, and each record runs its template's plan over its values. A value may itself be
+//! BinXML, a template instance of its own (Windows writes most `<EventData>` so): its plan
+//! runs where the value stands. Every chunk defines its templates anew, so plans are also
+//! kept for the whole file by the definitions' content (`PlanStore`).
 //!
 //! The event must be exactly the one `evtx_xml::flatten` makes of the XML evtx renders for
 //! the same record: the same fields, names, values, origins and order. So a plan follows
@@ -13,8 +16,8 @@
 //! DependencyId names a null value, an attribute left out when its value is empty) and
 //! `evtx_xml`'s naming (see there). What this module does not model it declines, and the
 //! caller renders XML instead: a template with entity or character references, CDATA or
-//! processing instructions; a record holding arrays, nested BinXML, floats or ANSI strings,
-//! or an element all of whose child elements were left out; anything malformed. The corpus
+//! processing instructions; a record holding arrays, floats or ANSI strings, BinXML in an
+//! attribute, or an element all of whose child elements were left out; anything malformed. The corpus
 //! test `direct_binxml_reading_agrees_with_xml_on_every_record` compares the two readings
 //! of every record of every corpus file.
 
@@ -939,7 +942,7 @@ impl DefinitionSink for ContentKey<'_> {
 }
 
 /// Appends a value as evtx's XML renders it, as `evtx_xml` reads that back (entities
-/// decoded). `kind` and the length are checked by `formattable`.
+/// decoded). `kind` and the length are checked by `readable`.
 fn write_value(kind: u8, bytes: &[u8], out: &mut String) {
     let le = |n: usize| -> u64 {
         let mut buf = [0u8; 8];
