@@ -21,7 +21,7 @@
 //! test `direct_binxml_reading_agrees_with_xml_on_every_record` compares the two readings
 //! of every record of every corpus file.
 
-use super::evtx_xml::{Flattened, bare_attribute};
+use super::evtx_xml::{Flattened, Section, bare_attribute};
 use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable};
 use std::collections::HashMap;
@@ -240,14 +240,6 @@ struct Place {
     section: Section,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Root,
-    System,
-    EventData,
-    Other,
-}
-
 impl Place {
     /// Where a record's root is: its parent's place.
     const TOP: Place = Place {
@@ -257,14 +249,9 @@ impl Place {
 
     /// Where a child element named `name` is.
     fn child(self, name: &str) -> Place {
-        let section = match self.section {
-            Section::Root if self.depth == 0 => Section::Root,
-            Section::Root => match name {
-                "System" => Section::System,
-                "EventData" => Section::EventData,
-                _ => Section::Other,
-            },
-            section => section,
+        let section = match self.depth {
+            0 => Section::Root,
+            _ => self.section.child(name),
         };
         Place {
             depth: self.depth + 1,
@@ -273,11 +260,7 @@ impl Place {
     }
 
     fn origin(self) -> Origin {
-        if self.section == Section::System {
-            Origin::Header
-        } else {
-            Origin::Payload
-        }
+        self.section.origin()
     }
 }
 

@@ -43,12 +43,40 @@ pub enum Flattened {
     Skipped,
 }
 
+/// Where an element is, which decides how its fields are named and where they come from
+/// (`evtx_binxml` reads records by the same rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
+pub(crate) enum Section {
+    /// The record's root element.
     Root,
+    /// `<System>` and below: the header.
     System,
+    /// `<EventData>` and below.
     EventData,
+    /// Any other payload (`<UserData>`, ...).
     Other,
+}
+
+impl Section {
+    /// The section of a child element named `name` of an element in this section.
+    pub(crate) fn child(self, name: &str) -> Section {
+        match self {
+            Section::Root => match name {
+                "System" => Section::System,
+                "EventData" => Section::EventData,
+                _ => Section::Other,
+            },
+            section => section,
+        }
+    }
+
+    pub(crate) fn origin(self) -> Origin {
+        if self == Section::System {
+            Origin::Header
+        } else {
+            Origin::Payload
+        }
+    }
 }
 
 struct Frame {
@@ -222,7 +250,7 @@ fn leaf_element(
         return None;
     }
     let parent = stack.last_mut()?;
-    let origin = origin(parent.section);
+    let origin = parent.section.origin();
     adopt(parent, event);
     let name = &xml[name_start..name_end];
     let value = &xml[value_start..value_end];
@@ -298,15 +326,9 @@ fn start_element(
     let name = (name_start, i);
     let name_str = &xml[name.0..name.1];
     let depth = stack.len() + 1;
-    let section = match stack.last() {
-        None => Section::Root,
-        Some(parent) if parent.section == Section::Root => match name_str {
-            "System" => Section::System,
-            "EventData" => Section::EventData,
-            _ => Section::Other,
-        },
-        Some(parent) => parent.section,
-    };
+    let section = stack
+        .last()
+        .map_or(Section::Root, |parent| parent.section.child(name_str));
     if let Some(parent) = stack.last_mut() {
         if !parent.has_children {
             // Text before the first child is not a value: drop it.
@@ -423,7 +445,7 @@ fn attribute_field(
         table,
         (name_start, value_start),
         (value_start, value_end),
-        origin(section),
+        section.origin(),
     );
 }
 
@@ -437,14 +459,6 @@ pub(crate) fn bare_attribute<'a>(element: &'a str, attr: &'a str) -> Option<&'a 
         | ("Security", "UserID")
         | ("Correlation", "ActivityID" | "RelatedActivityID") => Some(attr),
         _ => None,
-    }
-}
-
-fn origin(section: Section) -> Origin {
-    if section == Section::System {
-        Origin::Header
-    } else {
-        Origin::Payload
     }
 }
 
@@ -479,7 +493,7 @@ fn end_element(
             (start, text.len())
         }
     };
-    event.add_named_field(table, name, value, origin(frame.section));
+    event.add_named_field(table, name, value, frame.section.origin());
 }
 
 /// Appends `raw` to `out` with entities and character references decoded.
