@@ -16,7 +16,7 @@
 //! the rest of the file is still read. evtx silently drops a partial last chunk; we notice
 //! from the file size and say so.
 
-use super::evtx_binxml::{self, PlanStore};
+use super::evtx_binxml::{self, PlanStore, u32_at, u64_at};
 use super::evtx_xml::{self, Flattened, XmlError};
 use crate::event::Event;
 use crate::field::FieldTable;
@@ -143,10 +143,6 @@ impl EvtxReader {
         let mut event = Event::new();
         evtx_xml::flatten(&xml, table, &mut event, |_| false).ok()?;
         event.channel().map(str::to_string)
-    }
-
-    pub fn settings(&self) -> Arc<ParserSettings> {
-        self.settings.clone()
     }
 }
 
@@ -443,22 +439,21 @@ fn walk_records(data: &[u8], header: &evtx::EvtxChunkHeader, out: &mut Vec<RawRe
     let live_end = (header.free_space_offset as usize).min(data.len());
     let mut at = CHUNK_HEADER_SIZE;
     while at < live_end {
-        let Some(head) = data.get(at..at + RECORD_HEADER_SIZE) else {
+        // Magic, size, record id, FILETIME.
+        let (Some(size), Some(record_id), Some(filetime)) = (
+            u32_at(data, at + 4),
+            u64_at(data, at + 8),
+            u64_at(data, at + 16),
+        ) else {
             return false;
         };
-        let field = |range: std::ops::Range<usize>| {
-            head[range]
-                .iter()
-                .rev()
-                .fold(0u64, |n, &b| n << 8 | u64::from(b))
-        };
-        let (size, record_id, filetime) = (field(4..8) as usize, field(8..16), field(16..24));
+        let size = size as usize;
         let binxml_offset = at + RECORD_HEADER_SIZE;
         // The header, the BinXML, and a copy of the size.
         let Some(binxml_size) = size.checked_sub(RECORD_HEADER_SIZE + 4) else {
             return false;
         };
-        if &head[..4] != MAGIC || binxml_offset + binxml_size > data.len() {
+        if &data[at..at + 4] != MAGIC || binxml_offset + binxml_size > data.len() {
             return false;
         }
         let Some(timestamp) = filetime_timestamp(filetime) else {

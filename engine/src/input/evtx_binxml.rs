@@ -158,12 +158,17 @@ fn readable(kind: u8, len: usize) -> bool {
     }
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+/// Little-endian integers at `at`, if `bytes` holds them.
+pub(super) fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
 const FRAGMENT_HEADER: u8 = 0x0f;
@@ -257,10 +262,6 @@ impl Place {
             depth: self.depth + 1,
             section,
         }
-    }
-
-    fn origin(self) -> Origin {
-        self.section.origin()
     }
 }
 
@@ -417,7 +418,7 @@ impl Plan {
             self.steps.push(Step::Attribute {
                 name,
                 parts,
-                origin: place.origin(),
+                origin: place.section.origin(),
             });
         }
         let template_children = element.has_child_elements();
@@ -629,14 +630,19 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                     let value = self.write_parts(plan, parts, base, event);
                     match data_name {
                         Some((name_at, Some(id))) => {
-                            event.add_field_at(name_at, value, id, place.origin());
+                            event.add_field_at(name_at, value, id, place.section.origin());
                         }
                         Some((name_at, None)) => {
-                            event.add_named_field(self.table, name_at, value, place.origin());
+                            event.add_named_field(
+                                self.table,
+                                name_at,
+                                value,
+                                place.section.origin(),
+                            );
                         }
                         None => {
                             let name_at = write_name(plan, name, event);
-                            event.add_field_at(name_at, value, name.id, place.origin());
+                            event.add_field_at(name_at, value, name.id, place.section.origin());
                         }
                     }
                 }
