@@ -69,7 +69,8 @@ impl StrPattern {
 pub const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
 
 /// A `re` value: its syntax is checked when the rule compiles, its program is built when a
-/// record first reaches it (see `on_demand`).
+/// record first reaches it (see `on_demand`), with `\d`, `\w` and `\s` read as PCRE reads
+/// them (see `perl_classes`).
 #[derive(Debug)]
 pub struct LazyRegex(OnDemand<Box<str>, regex::Regex>);
 
@@ -104,7 +105,7 @@ impl LazyRegex {
 }
 
 fn build_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(&super::perl_classes::ascii_perl_classes(pattern))
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| match e {

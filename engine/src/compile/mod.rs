@@ -13,6 +13,7 @@ pub mod item;
 pub mod literals;
 pub mod matcher;
 mod on_demand;
+mod perl_classes;
 pub mod placeholder;
 pub(crate) mod route;
 
