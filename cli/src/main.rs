@@ -3,6 +3,7 @@
 //! This binary owns arguments, files, progress, the summary and exit codes. Every detection
 //! decision is the engine's.
 
+mod allocator;
 mod events;
 mod exit;
 mod hunt;
@@ -43,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::fix_mmap_threshold();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
