@@ -149,6 +149,8 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
         return Ok(exit::RULES);
     }
 
+    // Compiling left its scratch freed but held (see `allocator`).
+    crate::allocator::release_free_memory();
     if args.inputs.len() == 1 && args.inputs[0].as_os_str() == "-" {
         return hunt_stdin(args, &ruleset.program, &hunt_options);
     }
@@ -395,7 +397,7 @@ fn print_summary(
         .iter()
         .map(|s| (s.path.display().to_string(), s.reason.clone()))
         .chain(report.files.iter().filter_map(|f| match &f.status {
-            FileStatus::Skipped(reason) => Some((f.name.clone(), reason.clone())),
+            FileStatus::Skipped(reason) => Some((f.name.to_string(), reason.clone())),
             _ => None,
         }))
         .collect();

@@ -22,7 +22,7 @@ pub(crate) struct Context<'a> {
     pub files: &'a [InputFile],
     pub options: &'a HuntOptions,
     /// Each input's name (`InputFile::name`).
-    pub names: Vec<String>,
+    pub names: Vec<Arc<str>>,
     /// Output position of each input (the inputs sorted by name).
     pub file_rank: Vec<u32>,
     /// Output position of each compiled rule (sorted by rule id).
@@ -35,7 +35,7 @@ pub(crate) struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub fn new(program: &'a Program, files: &'a [InputFile], options: &'a HuntOptions) -> Self {
-        let names: Vec<String> = files.iter().map(InputFile::name).collect();
+        let names: Vec<Arc<str>> = files.iter().map(|f| f.name().into()).collect();
         let file_rank = ranks(files.len(), |a, b| names[a].cmp(&names[b]));
         let rule_rank = ranks(program.compiled_rules().len(), |a, b| {
             let id = |i: usize| &program.compiled_rules()[i].info.meta.id;

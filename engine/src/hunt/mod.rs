@@ -29,7 +29,6 @@ use crate::order::{Batch, Sorter};
 use evaluate::{Context, Evaluator, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,9 +89,9 @@ pub enum FileStatus {
 /// What became of one input file.
 #[derive(Debug, Clone)]
 pub struct FileReport {
-    /// How the input is named in alerts (`InputFile::name`).
-    pub name: String,
-    pub path: PathBuf,
+    /// How the input is named in alerts (`InputFile::name`), shared with the hunt's
+    /// context: a collection can hold many thousands of files.
+    pub name: Arc<str>,
     pub size: u64,
     pub status: FileStatus,
     pub stats: ChunkStats,
@@ -268,7 +267,6 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
     let (program, options, progress) = (context.program, context.options, shared.progress);
     let mut report = FileReport {
         name: context.names[index].clone(),
-        path: file.path.clone(),
         size: file.size,
         status: FileStatus::Scanned,
         stats: ChunkStats::default(),
