@@ -17,7 +17,6 @@ use tansa_engine::hunt::{
 };
 use tansa_engine::input::discover::{self, Discovered, Filter};
 use tansa_engine::input::source::open_stream;
-use tansa_engine::order::Sorter;
 
 use tansa_engine::rule::Level;
 
@@ -188,8 +187,7 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     };
     let mut report = report;
     let alert_count = report.alerts.len();
-    let alerts = std::mem::replace(&mut report.alerts, Sorter::new(0));
-    match alerts.write_to(&mut out) {
+    match report.write_alerts(&mut out) {
         Ok(()) => {}
         // The reader went away (`| head`): stop writing, still report.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

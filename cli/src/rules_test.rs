@@ -275,7 +275,7 @@ fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<Vec<Actual
         },
         ..HuntOptions::default()
     };
-    let report =
+    let mut report =
         hunt(program, &inputs, &options, &Progress::default()).map_err(anyhow::Error::msg)?;
     if report.failed_records() > 0 {
         anyhow::bail!(
@@ -284,7 +284,7 @@ fn run_test(program: &Program, test: &TestCase, log: &Path) -> Result<Vec<Actual
         );
     }
     let mut lines = Vec::new();
-    report.alerts.write_to(&mut lines)?;
+    report.write_alerts(&mut lines)?;
     let mut alerts = Vec::new();
     for line in String::from_utf8(lines)?.lines() {
         let alert: serde_json::Value = serde_json::from_str(line)?;

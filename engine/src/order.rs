@@ -256,14 +256,6 @@ impl Sorter {
         Ok(())
     }
 
-    /// Writes every alert, one per line, in key order.
-    pub fn write_to(self, out: &mut dyn Write) -> io::Result<()> {
-        self.for_each(|_, line| {
-            out.write_all(line)?;
-            out.write_all(b"\n")
-        })
-    }
-
     /// Hands every entry to `take`, in key order, merging the runs on disk with what is
     /// left in memory.
     pub fn for_each(
@@ -377,12 +369,13 @@ mod tests {
 
     fn output(sorter: Sorter) -> Vec<String> {
         let mut out = Vec::new();
-        sorter.write_to(&mut out).unwrap();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        sorter
+            .for_each(|_, line| {
+                out.push(String::from_utf8(line.to_vec()).unwrap());
+                Ok(())
+            })
+            .unwrap();
+        out
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! compact match records for the correlation stage, each with its place in the output.
 
 use super::HuntOptions;
-use crate::alert::{Alert, Detection, EventSnapshot};
+use crate::alert::{Alert, Detection, EventSnapshot, RuleRef, RuleTexts};
 use crate::compile::Program;
 use crate::correlate;
 use crate::eval::Scratch;
@@ -31,6 +31,9 @@ pub(crate) struct Context<'a> {
     pub levels: [AtomicU64; 5],
     /// Matches of events without a time, which no correlation window can hold.
     pub untimed_matches: AtomicU64,
+    /// The `rule` objects of alerts (see `alert`): compiled rules by index, then
+    /// correlations (`rule_number`).
+    pub rule_texts: RuleTexts,
 }
 
 impl<'a> Context<'a> {
@@ -50,7 +53,15 @@ impl<'a> Context<'a> {
             rule_rank,
             levels: Default::default(),
             untimed_matches: AtomicU64::new(0),
+            rule_texts: RuleTexts::new(
+                program.compiled_rules().len() + program.correlations().nodes().len(),
+            ),
         }
+    }
+
+    /// The number of correlation `node`'s alerts among the rules of `rule_texts`.
+    pub fn correlation_number(&self, node: u32) -> u32 {
+        self.program.compiled_rules().len() as u32 + node
     }
 }
 
@@ -148,7 +159,10 @@ impl Evaluator {
                 lang: context.options.lang,
                 enrichment: &context.options.enrichment,
             });
-            alerts.push_with(key, |bytes| alert.write_json_line(bytes));
+            context.rule_texts.make(rule, || {
+                RuleRef::new(&info.meta, &info.source.path, context.options.lang)
+            });
+            alerts.push_with(key, |bytes| alert.write_entry(rule, bytes));
         }
     }
 }

@@ -18,6 +18,7 @@ mod stream;
 
 pub use stream::{StreamReport, hunt_stream};
 
+use crate::alert::RuleTexts;
 use crate::compile::Program;
 use crate::correlate;
 use crate::enrich::{Enrichment, Lang};
@@ -112,8 +113,11 @@ impl FileReport {
 
 pub struct HuntReport {
     pub files: Vec<FileReport>,
-    /// The alerts, serialized, in output order (see `order`).
+    /// The alerts as entries (see `alert`), in output order (see `order`); `write_alerts`
+    /// writes them out.
     pub alerts: Sorter,
+    /// What the entries leave out.
+    pub rule_texts: RuleTexts,
     /// Alerts per level, indexed by `Level as usize`.
     pub alerts_by_level: [u64; 5],
     /// What the correlation stage did (`None` when no correlation rule is loaded).
@@ -134,6 +138,12 @@ pub struct CorrelationReport {
 }
 
 impl HuntReport {
+    /// Writes every alert, one JSON line each, in output order, and leaves none behind.
+    pub fn write_alerts(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let alerts = std::mem::replace(&mut self.alerts, Sorter::new(0));
+        alerts.for_each(|_, entry| self.rule_texts.write_line(entry, out))
+    }
+
     pub fn records(&self) -> u64 {
         self.files
             .iter()
@@ -146,11 +156,12 @@ impl HuntReport {
     }
 }
 
-/// Alerts (and, separately, correlation matches) held in memory before sorted runs spill
-/// to disk. Measured on 610,000 alerts (1.5 GB, the archived-logons bench): with 4 MiB
-/// the runs pass `order::FAN_IN` and are merged once more before the output, and the run
-/// takes 13.2-13.4 s against 10.2-12.2 s with 8 MiB, for 5 MiB less at peak.
-const ALERT_MEMORY_BUDGET: usize = 8 * 1024 * 1024;
+/// Alerts (as entries, without their rule objects: see `alert`) held in memory before
+/// sorted runs spill to disk. The archived-logons bench writes 610,000 alerts (1.5 GB of
+/// lines, about 0.85 GB of entries): 5 MiB makes about 165 runs, under `order::FAN_IN`, so
+/// they merge once, and the hunt takes as long as with 8 MiB (6.2-6.7 s) for 3 MiB less at
+/// peak. Past the fan-in they would merge twice: a budget that did so took 25% longer.
+const ALERT_MEMORY_BUDGET: usize = 5 * 1024 * 1024;
 /// The same for match records, which are small (about 100 bytes) and can be one per record
 /// read: a smaller budget keeps a hunt whose every record matches from holding 8 MiB more,
 /// and even 1.5 million matches make only about 75 runs, all merged at once.
@@ -236,6 +247,7 @@ pub fn hunt(
     Ok(HuntReport {
         files: reports,
         alerts,
+        rule_texts: context.rule_texts,
         alerts_by_level: context.levels.map(|l| l.into_inner()),
         correlation,
         elapsed: started.elapsed(),

@@ -73,7 +73,7 @@ pub fn hunt_stream(
             }
             fired_alerts(&context, correlator, &mut alerts);
         }
-        write_all(out, &alerts)
+        write_all(&context, out, &alerts)
     });
     result?;
     let mut report = StreamReport {
@@ -88,7 +88,7 @@ pub fn hunt_stream(
         alerts.clear();
         fired_alerts(&context, correlator, &mut alerts);
         alerts.sort();
-        write_all(out, &alerts)?;
+        write_all(&context, out, &alerts)?;
         report.correlation = Some(CorrelationReport {
             stats: correlator.stats(),
             untimed: context.untimed_matches.load(Ordering::Relaxed),
@@ -101,13 +101,12 @@ pub fn hunt_stream(
     Ok(report)
 }
 
-fn write_all(out: &mut dyn Write, alerts: &Batch) -> io::Result<()> {
+fn write_all(context: &Context<'_>, out: &mut dyn Write, alerts: &Batch) -> io::Result<()> {
     if alerts.is_empty() {
         return Ok(());
     }
-    for (_, line) in alerts.iter() {
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
+    for (_, entry) in alerts.iter() {
+        context.rule_texts.write_line(entry, out)?;
     }
     out.flush()
 }
