@@ -163,9 +163,10 @@ impl HuntReport {
 /// peak. Past the fan-in they would merge twice: a budget that did so took 25% longer.
 const ALERT_MEMORY_BUDGET: usize = 5 * 1024 * 1024;
 /// The same for match records, which are small (about 100 bytes) and can be one per record
-/// read: a smaller budget keeps a hunt whose every record matches from holding 8 MiB more,
-/// and even 1.5 million matches make only about 75 runs, all merged at once.
-const MATCH_MEMORY_BUDGET: usize = 2 * 1024 * 1024;
+/// read: a smaller budget keeps a hunt whose every record matches from holding 5 MiB more,
+/// and even 1.5 million matches make only about 150 runs, all merged at once (the logons
+/// bench takes as long as with 2 MiB).
+const MATCH_MEMORY_BUDGET: usize = 1024 * 1024;
 
 /// What the workers of a hunt share.
 struct Shared<'a> {
