@@ -158,10 +158,10 @@ impl HuntReport {
 
 /// Alerts (as entries, without their rule objects: see `alert`) held in memory before
 /// sorted runs spill to disk. The archived-logons bench writes 610,000 alerts (1.5 GB of
-/// lines, about 0.85 GB of entries): 5 MiB makes about 165 runs, under `order::FAN_IN`, so
-/// they merge once, and the hunt takes as long as with 8 MiB (6.2-6.7 s) for 3 MiB less at
+/// lines, about 0.85 GB of entries): 4 MiB makes about 210 runs, under `order::FAN_IN`, so
+/// they merge once, and the hunt takes as long as with 8 MiB (6.5-6.9 s) for 4 MiB less at
 /// peak. Past the fan-in they would merge twice: a budget that did so took 25% longer.
-const ALERT_MEMORY_BUDGET: usize = 5 * 1024 * 1024;
+const ALERT_MEMORY_BUDGET: usize = 4 * 1024 * 1024;
 /// The same for match records, which are small (about 100 bytes) and can be one per record
 /// read: a smaller budget keeps a hunt whose every record matches from holding 5 MiB more,
 /// and even 1.5 million matches make only about 150 runs, all merged at once (the logons
