@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use tansa_engine::alert::{EventFields, EventSnapshot, format_time};
+use tansa_engine::alert::{EventFields, format_time};
 use tansa_engine::event::Event;
 use tansa_engine::field::FieldTable;
 use tansa_engine::input::discover::{self, Container, Filter, Format, InputFile};
@@ -44,7 +44,7 @@ struct Printed<'a> {
     record_id: u64,
     time: Option<String>,
     /// The fields in record order; a repeated name maps to an array.
-    fields: EventFields,
+    fields: EventFields<'a>,
 }
 
 #[derive(Serialize)]
@@ -154,10 +154,7 @@ fn print(out: &mut dyn Write, file: &str, format: Format, event: &Event) -> std:
         },
         record_id: event.record_id,
         time: event.time.map(format_time),
-        fields: EventFields(std::sync::Arc::new(EventSnapshot {
-            fields: event.to_pairs(),
-            ..EventSnapshot::default()
-        })),
+        fields: EventFields(event),
     };
     serde_json::to_writer(&mut *out, &printed)?;
     out.write_all(b"\n")

@@ -16,29 +16,23 @@ use crate::compile::RuleInfo;
 use crate::correlate::{CorrelationInfo, Fired};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
+use crate::event::Event;
 use crate::hash::fnv1a128;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// Bumped whenever a field changes meaning, is renamed or is removed.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The fields of the event an alert is about, as the input flattened them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EventSnapshot {
-    pub fields: Vec<(String, String)>,
-    pub host: Option<String>,
-    pub channel: Option<String>,
-    pub provider: Option<String>,
-    pub event_id: Option<u32>,
-}
-
+/// A detection alert. It borrows from the event it is about: serialized at once, it never
+/// outlives it, and copying every field of every matched event into strings of its own was
+/// most of the allocator's work on a collection of many small logs.
 #[derive(Debug, Clone, Serialize)]
-pub struct Alert {
+pub struct Alert<'a> {
     pub schema_version: u32,
     pub id: String,
     /// `detection` for one event and one rule.
@@ -48,14 +42,14 @@ pub struct Alert {
     /// The event's time, UTC, RFC 3339 with 7 fractional digits (EVTX's resolution).
     pub time: Option<String>,
     pub rule: RuleHole,
-    pub host: Option<String>,
-    pub channel: Option<String>,
-    pub provider: Option<String>,
+    pub host: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub provider: Option<&'a str>,
     pub event_id: Option<u32>,
     pub record_id: u64,
     pub source: SourceRef,
     pub matched: Vec<MatchedRef>,
-    pub event: EventFields,
+    pub event: EventFields<'a>,
     /// Words for the codes in the event (see `enrich`), by field, in record order.
     pub enrichment: Pairs,
 }
@@ -105,24 +99,24 @@ pub struct MatchedRef {
 
 /// The event's fields as a JSON object in record order; a name that repeats maps to an
 /// array of its values.
-#[derive(Debug, Clone)]
-pub struct EventFields(pub Arc<EventSnapshot>);
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a>(pub &'a Event);
 
-impl Serialize for EventFields {
+impl Serialize for EventFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = &self.0.fields;
-        let mut names: Vec<&str> = Vec::with_capacity(fields.len());
-        for (name, _) in fields {
-            if !names.contains(&name.as_str()) {
+        let mut names: Vec<&str> = Vec::with_capacity(self.0.field_count());
+        for (name, _) in self.0.fields() {
+            if !names.contains(&name) {
                 names.push(name);
             }
         }
         let mut map = serializer.serialize_map(Some(names.len()))?;
         for name in names {
-            let values: Vec<&str> = fields
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
+            let values: Vec<&str> = self
+                .0
+                .fields()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v)
                 .collect();
             if values.len() == 1 {
                 map.serialize_entry(name, values[0])?;
@@ -142,7 +136,7 @@ pub struct Detection<'a> {
     /// The input's name (`InputFile::name`).
     pub source_file: &'a str,
     pub format: &'static str,
-    pub event: Arc<EventSnapshot>,
+    pub event: &'a Event,
     pub matched: Vec<MatchedSelection>,
     pub lang: Lang,
     pub enrichment: &'a Enrichment,
@@ -190,22 +184,18 @@ impl RuleRef {
     }
 }
 
-impl Alert {
-    pub fn detection(d: Detection<'_>) -> Alert {
+impl<'a> Alert<'a> {
+    pub fn detection(d: Detection<'a>) -> Alert<'a> {
         let event = d.event;
-        let source_file = d.source_file.to_string();
+        let (host, channel) = (event.computer(), event.channel());
         let id = alert_id(
             "detection",
             &d.rule.meta.id,
-            &event,
-            &source_file,
+            (host, channel),
+            d.source_file,
             d.record_id,
         );
-        let enrichment = d.enrichment.explain(
-            event.channel.as_deref(),
-            event.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            d.lang,
-        );
+        let enrichment = d.enrichment.explain(channel, event.fields(), d.lang);
         Alert {
             schema_version: SCHEMA_VERSION,
             id,
@@ -213,13 +203,13 @@ impl Alert {
             lang: d.lang.code(),
             time: d.time.map(format_time),
             rule: RuleHole,
-            host: event.host.clone(),
-            channel: event.channel.clone(),
-            provider: event.provider.clone(),
-            event_id: event.event_id,
+            host,
+            channel,
+            provider: event.provider(),
+            event_id: event.event_id(),
             record_id: d.record_id,
             source: SourceRef {
-                file: source_file,
+                file: d.source_file.to_string(),
                 format: d.format,
             },
             matched: d
@@ -473,16 +463,17 @@ fn format_name(name: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// 32 hex digits identifying an alert: kind, rule and the event's identity.
+/// 32 hex digits identifying an alert: kind, rule and the event's identity (its host and
+/// channel, when it has both).
 fn alert_id(
     kind: &str,
     rule_id: &str,
-    event: &EventSnapshot,
+    host_and_channel: (Option<&str>, Option<&str>),
     file: &str,
     record_id: u64,
 ) -> String {
     let record = record_id.to_le_bytes();
-    let hash = match (&event.host, &event.channel) {
+    let hash = match host_and_channel {
         (Some(host), Some(channel)) => fnv1a128(&[
             kind.as_bytes(),
             rule_id.as_bytes(),
@@ -563,15 +554,11 @@ mod tests {
 
     #[test]
     fn repeated_names_become_arrays_in_record_order() {
-        let snapshot = EventSnapshot {
-            fields: vec![
-                ("b".into(), "1".into()),
-                ("a".into(), "x".into()),
-                ("b".into(), "2".into()),
-            ],
-            ..Default::default()
-        };
-        let json = serde_json::to_string(&EventFields(Arc::new(snapshot))).unwrap();
+        let mut event = Event::new();
+        for (name, value) in [("b", "1"), ("a", "x"), ("b", "2")] {
+            event.push(name, value, None, crate::event::Origin::Payload);
+        }
+        let json = serde_json::to_string(&EventFields(&event)).unwrap();
         assert_eq!(json, r#"{"b":["1","2"],"a":"x"}"#);
     }
 
@@ -666,16 +653,18 @@ mod tests {
 
     #[test]
     fn ids_follow_the_event_not_the_file() {
-        let event = EventSnapshot {
-            host: Some("DC01".into()),
-            channel: Some("Security".into()),
-            ..Default::default()
-        };
-        let a = alert_id("detection", "r1", &event, "a/Security.evtx", 7);
-        let b = alert_id("detection", "r1", &event, "copy/Security.evtx", 7);
+        let event = (Some("DC01"), Some("Security"));
+        let a = alert_id("detection", "r1", event, "a/Security.evtx", 7);
+        let b = alert_id("detection", "r1", event, "copy/Security.evtx", 7);
         assert_eq!(a, b);
-        assert_ne!(a, alert_id("detection", "r2", &event, "a/Security.evtx", 7));
-        assert_ne!(a, alert_id("detection", "r1", &event, "a/Security.evtx", 8));
+        assert_ne!(a, alert_id("detection", "r2", event, "a/Security.evtx", 7));
+        assert_ne!(a, alert_id("detection", "r1", event, "a/Security.evtx", 8));
+        let hostless = (None, Some("Security"));
+        assert_ne!(
+            alert_id("detection", "r1", hostless, "a/Security.evtx", 7),
+            alert_id("detection", "r1", hostless, "copy/Security.evtx", 7),
+            "without a host, the file tells events apart"
+        );
         assert_eq!(a.len(), 32);
     }
 }

@@ -3,7 +3,7 @@
 //! compact match records for the correlation stage, each with its place in the output.
 
 use super::HuntOptions;
-use crate::alert::{Alert, Detection, EventSnapshot, RuleRef, RuleTexts};
+use crate::alert::{Alert, Detection, RuleRef, RuleTexts};
 use crate::compile::Program;
 use crate::correlate;
 use crate::eval::Scratch;
@@ -105,7 +105,6 @@ impl Evaluator {
             return;
         }
         let input = &context.files[file];
-        let mut snapshot: Option<Arc<EventSnapshot>> = None;
         for &rule in &self.matches {
             let info = &program.rule(rule).info;
             let key = SortKey {
@@ -136,17 +135,6 @@ impl Evaluator {
             if !program.raises_alerts(rule) {
                 continue;
             }
-            let snapshot = snapshot
-                .get_or_insert_with(|| {
-                    Arc::new(EventSnapshot {
-                        fields: event.to_pairs(),
-                        host: event.computer().map(str::to_string),
-                        channel: event.channel().map(str::to_string),
-                        provider: event.provider().map(str::to_string),
-                        event_id: event.event_id(),
-                    })
-                })
-                .clone();
             context.levels[info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
             let alert = Alert::detection(Detection {
                 rule: info,
@@ -154,7 +142,7 @@ impl Evaluator {
                 record_id: event.record_id,
                 source_file: &context.names[file],
                 format: input.format.as_str(),
-                event: snapshot,
+                event,
                 matched: program.explain(rule, event, &mut self.scratch),
                 lang: context.options.lang,
                 enrichment: &context.options.enrichment,
