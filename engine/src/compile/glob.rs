@@ -82,17 +82,26 @@ impl Glob {
     }
 
     pub fn is_match(&self, value: &str) -> bool {
+        // An ASCII value (nearly every one) is matched on its bytes, with no copy.
+        if value.is_ascii() {
+            return self.matches(value.as_bytes());
+        }
         let folded;
-        let value = if self.cased || value.is_ascii() {
+        let value = if self.cased {
             value
         } else {
             folded = value.to_lowercase();
             &folded
         };
-        let chars: Vec<char> = value.chars().collect();
-        let eq = |p: &Piece, c: char| match p {
+        self.matches(&value.chars().collect::<Vec<char>>())
+    }
+
+    /// Whether the characters `chars` match.
+    fn matches<C: Copy + Into<char>>(&self, chars: &[C]) -> bool {
+        let eq = |p: &Piece, c: C| match p {
             Piece::Any => true,
             Piece::Char(x) => {
+                let c: char = c.into();
                 *x == c || (!self.cased && c.is_ascii() && c.to_ascii_lowercase() == *x)
             }
         };
