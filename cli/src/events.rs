@@ -88,9 +88,11 @@ fn run_inner(args: &EventsArgs) -> Result<u8> {
         }
         found.files
     };
+    // One context for every file: a template planned in one serves the others.
+    let evtx = std::sync::Arc::default();
     for file in &files {
         let name = file.name();
-        let reader = Reader::new(file, &read);
+        let reader = Reader::new(file, &read, std::sync::Arc::clone(&evtx));
         let mut event = Event::new();
         let mut write_error = None;
         let result = with_pieces(file, |pieces| {
@@ -175,7 +177,7 @@ fn print_stdin(
         size: 0,
         modified: None,
     };
-    let reader = Reader::new(&file, read);
+    let reader = Reader::new(&file, read, Default::default());
     let mut stats = ChunkStats::default();
     let result = reader.read_stream(&mut input, table, &mut Event::new(), &mut stats, |event| {
         print(out, "-", format, event)

@@ -24,7 +24,7 @@ use crate::correlate;
 use crate::enrich::{Enrichment, Lang};
 use crate::event::Event;
 use crate::input::discover::{Container, Format, InputFile};
-use crate::input::evtx::{ChunkStats, EvtxReader};
+use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader};
 use crate::input::records::{self, ReadOptions, Reader};
 use crate::order::{Batch, Sorter};
 use evaluate::{Context, Evaluator, header_time, in_window};
@@ -179,6 +179,8 @@ struct Shared<'a> {
     spill_error: Mutex<Option<std::io::Error>>,
     /// Workers between two pieces of input (see `Lease`).
     idle_workers: Mutex<Vec<Worker>>,
+    /// What every file's EVTX chunks share (see `ChunkContext`).
+    evtx: Arc<ChunkContext>,
 }
 
 /// Runs `program` over `files`.
@@ -199,6 +201,7 @@ pub fn hunt(
         matches: Mutex::new(Sorter::new(MATCH_MEMORY_BUDGET)),
         spill_error: Mutex::new(None),
         idle_workers: Mutex::new(Vec::new()),
+        evtx: Arc::default(),
     };
     let scan_all = || -> Vec<FileReport> {
         files
@@ -317,7 +320,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
         progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
         return report;
     }
-    let reader = Reader::new(file, &options.read);
+    let reader = Reader::new(file, &options.read, shared.evtx.clone());
     // Workers pull pieces (EVTX chunks, blocks of lines) from the file as they free up, so
     // reading overlaps evaluation. Alerts go straight to the shared sorter; statistics come
     // back in file order so that the report does not depend on timing.

@@ -56,7 +56,7 @@ pub fn hunt_stream(
         modified: None,
     }];
     let context = Context::new(program, &files, options);
-    let reader = Reader::new(&files[0], &options.read);
+    let reader = Reader::new(&files[0], &options.read, Default::default());
     let plan = program.correlations();
     let mut correlator = (!plan.is_empty()).then(|| Correlator::new(plan, options.max_groups));
     let (mut event, mut evaluator) = (Event::new(), Evaluator::default());

@@ -53,22 +53,27 @@ impl Plans<'_> {
     }
 }
 
-/// Plans shared by the chunks of a file (and the threads reading them). Every chunk that
-/// uses a template defines it again, with its names at other offsets, and planning it again
-/// would cost as much as reading a few of its records. So plans are kept by the
-/// definition's content (`ContentKey`), where it is used, and the field table's version.
+/// Plans shared by the chunks read with one `ChunkContext` (and the threads reading them):
+/// a file's, or a whole hunt's. Every chunk that uses a template defines it again, with its
+/// names at other offsets, and planning it again would cost as much as reading a few of its
+/// records. So plans are kept by the definition's content (`ContentKey`), where it is used,
+/// and the field table's version, which is all a plan depends on.
 #[derive(Default)]
 pub struct PlanStore {
     plans: RwLock<HashMap<Vec<u8>, Option<Arc<Plan>>>>,
 }
 
-/// Past this many plans a store keeps no more (a file of that many templates is rare, and
-/// its chunks then plan their own).
+/// Past this many plans a store keeps no more: memory stays bounded, and chunks then plan
+/// their own. A hunt over the 277 logs of the corpus (or 29 copies of them) makes 174.
 const MAX_STORED_PLANS: usize = 4096;
 
 impl PlanStore {
     fn get(&self, key: &[u8]) -> Option<Option<Arc<Plan>>> {
         self.plans.read().ok()?.get(key).cloned()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.plans.read().map_or(0, |plans| plans.len())
     }
 
     fn insert(&self, key: &[u8], plan: Option<Arc<Plan>>) {

@@ -63,13 +63,15 @@ impl Piece {
 #[derive(Clone)]
 pub struct Reader {
     format: Format,
-    /// Shared by the file's EVTX chunks.
+    /// Shared by the file's EVTX chunks, and by other files read with the same context.
     evtx: Arc<ChunkContext>,
     syslog: syslog::SyslogContext,
 }
 
 impl Reader {
-    pub fn new(file: &InputFile, options: &ReadOptions) -> Reader {
+    /// A reader of `file`. EVTX chunks share `evtx` (plans of their templates): give every
+    /// file of a run the same one.
+    pub fn new(file: &InputFile, options: &ReadOptions, evtx: Arc<ChunkContext>) -> Reader {
         let written = file.modified.or(options.now);
         let (year, latest) = match (options.year, written) {
             (Some(year), _) => (year, None),
@@ -78,7 +80,7 @@ impl Reader {
         };
         Reader {
             format: file.format,
-            evtx: Arc::default(),
+            evtx,
             syslog: syslog::SyslogContext {
                 year,
                 zone: options.syslog_zone.clone(),
