@@ -3,7 +3,7 @@
 //! feeds it each event's matches as they come.
 
 use super::evaluate::Context;
-use crate::alert::{CorrelationAlert, RuleRef};
+use crate::alert::CorrelationAlert;
 use crate::correlate::{self, Correlator, MatchRef};
 use crate::order::{Batch, SortKey, Sorter};
 use std::io;
@@ -61,12 +61,9 @@ pub(crate) fn fired_alerts(
             continue;
         }
         context.levels[node.info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
-        let lang = context.options.lang;
-        let alert = CorrelationAlert::new(&node.info, &fired, lang);
+        let alert = CorrelationAlert::new(&node.info, &fired, context.options.lang);
         let number = context.correlation_number(fired.node);
-        context.rule_texts.make(number, || {
-            RuleRef::new(&node.info.meta, &node.info.source.path, lang)
-        });
+        context.make_rule_text(number, &node.info.meta, &node.info.source.path);
         alerts.push_with(fired.key, |bytes| alert.write_entry(number, bytes));
     }
 }

@@ -12,7 +12,9 @@ use crate::field::well_known;
 use crate::input::discover::InputFile;
 use crate::input::evtx;
 use crate::order::{Batch, SortKey};
+use crate::rule::Meta;
 use jiff::Timestamp;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,7 +34,7 @@ pub(crate) struct Context<'a> {
     /// Matches of events without a time, which no correlation window can hold.
     pub untimed_matches: AtomicU64,
     /// The `rule` objects of alerts (see `alert`): compiled rules by index, then
-    /// correlations (`rule_number`).
+    /// correlations (`correlation_number`).
     pub rule_texts: RuleTexts,
 }
 
@@ -62,6 +64,12 @@ impl<'a> Context<'a> {
     /// The number of correlation `node`'s alerts among the rules of `rule_texts`.
     pub fn correlation_number(&self, node: u32) -> u32 {
         self.program.compiled_rules().len() as u32 + node
+    }
+
+    /// Makes rule `number`'s `rule` object, in the hunt's language, if no alert has yet.
+    pub fn make_rule_text(&self, number: u32, meta: &Meta, file: &Path) {
+        self.rule_texts
+            .make(number, || RuleRef::new(meta, file, self.options.lang));
     }
 }
 
@@ -147,9 +155,7 @@ impl Evaluator {
                 lang: context.options.lang,
                 enrichment: &context.options.enrichment,
             });
-            context.rule_texts.make(rule, || {
-                RuleRef::new(&info.meta, &info.source.path, context.options.lang)
-            });
+            context.make_rule_text(rule, &info.meta, &info.source.path);
             alerts.push_with(key, |bytes| alert.write_entry(rule, bytes));
         }
     }
