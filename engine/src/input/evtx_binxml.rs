@@ -8,7 +8,7 @@
 //! makes, and each record runs its template's plan over its values. A value may itself be
 //! BinXML, a template instance of its own (Windows writes most `<EventData>` so): its plan
 //! runs where the value stands. Every chunk defines its templates anew, so plans are also
-//! kept for the whole file by the definitions' content (`PlanStore`).
+//! kept by the definitions' content (`PlanStore`), for every file read with one context.
 //!
 //! The event must be exactly the one `evtx_xml::flatten` makes of the XML evtx renders for
 //! the same record: the same fields, names, values, origins and order. So a plan follows
