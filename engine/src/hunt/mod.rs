@@ -403,3 +403,70 @@ fn unneeded_channel_log(program: &Program, file: &InputFile) -> Option<String> {
         .first_channel(program.fields())?;
     first.eq_ignore_ascii_case(&named).then_some(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{Options, compile};
+    use crate::rule::load_str;
+    use std::path::Path;
+    use tansa_fixtures::event::EventSpec;
+
+    /// Enough alerts to pass `ALERT_MEMORY_BUDGET` come back from disk as whole lines, each
+    /// with its rule object, in order.
+    #[test]
+    fn alerts_spilled_to_disk_come_back_with_their_rule_objects() {
+        let count = 12_000;
+        let events: Vec<EventSpec> = (0..count)
+            .map(|i| {
+                let time = jiff::Timestamp::from_second(1_700_000_000 + i).unwrap();
+                EventSpec::new("Security", 4625)
+                    .at(time)
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("IpAddress", "10.0.0.5")
+            })
+            .collect();
+        let path = std::env::temp_dir().join(format!("tansa-spill-{}.evtx", std::process::id()));
+        std::fs::write(&path, tansa_fixtures::write_evtx(&events).unwrap()).unwrap();
+        let loaded = load_str(
+            Path::new("r.yml"),
+            "title: Failed logon\nid: r\nlevel: low\ndescription: \"Every \\\"failure\\\".\\nTwo lines.\"\n\
+             logsource:\n  product: windows\n  service: security\n\
+             detection:\n  selection:\n    EventID: 4625\n  condition: selection\n",
+        );
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let (program, errors) = compile(loaded.rules, Vec::new(), &Options::default());
+        assert!(errors.is_empty());
+        let files = [InputFile {
+            size: std::fs::metadata(&path).unwrap().len(),
+            path: path.clone(),
+            container: Container::Plain,
+            format: Format::Evtx,
+            modified: None,
+        }];
+        let report = hunt(
+            &program,
+            &files,
+            &HuntOptions::default(),
+            &Progress::default(),
+        );
+        std::fs::remove_file(&path).unwrap();
+        let mut report = report.unwrap();
+        assert!(report.alerts.spilled_runs() > 0, "the alerts went to disk");
+        let mut out = Vec::new();
+        report.write_alerts(&mut out).unwrap();
+
+        let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+        assert_eq!(lines.len(), count as usize);
+        for (n, line) in lines.iter().enumerate() {
+            let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(alert["record_id"], n as u64 + 1, "in order");
+            assert_eq!(alert["rule"]["id"], "r");
+            assert_eq!(
+                alert["rule"]["description"],
+                "Every \"failure\".\nTwo lines."
+            );
+            assert_eq!(alert["event"]["TargetUserName"], format!("user{n}"));
+        }
+    }
+}
