@@ -1265,21 +1265,17 @@ mod tests {
             value(kind::FILETIME, &u64::MAX.to_le_bytes()),
             "0000-00-00T00:00:00.0000000Z"
         );
-        let systime: Vec<u8> = [2024u16, 2, 4, 29, 23, 59, 58, 999]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        // Year, month, weekday, day, hour, minute, second, milliseconds.
+        let systime =
+            |parts: [u16; 8]| -> Vec<u8> { parts.iter().flat_map(|v| v.to_le_bytes()).collect() };
         assert_eq!(
-            value(kind::SYSTIME, &systime),
+            value(kind::SYSTIME, &systime([2024, 2, 4, 29, 23, 59, 58, 999])),
             "2024-02-29T23:59:58.9990000Z"
         );
-        let invalid: Vec<u8> = [2023u16, 2, 4, 29, 0, 0, 0, 0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
         assert_eq!(
-            value(kind::SYSTIME, &invalid),
-            "1601-01-01T00:00:00.0000000Z"
+            value(kind::SYSTIME, &systime([2023, 2, 4, 29, 0, 0, 0, 0])),
+            "1601-01-01T00:00:00.0000000Z",
+            "no February 29th in 2023"
         );
         assert!(!readable(kind::INT32, 2));
         assert!(!readable(0x0b, 4), "floats are left to evtx");
