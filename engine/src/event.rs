@@ -294,7 +294,8 @@ impl Event {
             .map(|f| self.slice(f.value))
     }
 
-    /// An owned copy of the fields for an alert: `(name, value)` pairs in record order.
+    /// An owned copy of the fields, `(name, value)` pairs in record order: what tests compare
+    /// events by.
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         self.fields()
             .map(|(n, v)| (n.to_string(), v.to_string()))
