@@ -26,7 +26,7 @@ use crate::event::Event;
 use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader};
 use crate::input::records::{self, ReadOptions, Reader};
-use crate::order::{Batch, Sorter};
+use crate::order::{Batch, SharedSorter, Sorter};
 use evaluate::{Context, Evaluator, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -172,9 +172,9 @@ const MATCH_MEMORY_BUDGET: usize = 1024 * 1024;
 struct Shared<'a> {
     context: Context<'a>,
     progress: &'a Progress,
-    sorter: Mutex<Sorter>,
+    sorter: SharedSorter,
     /// Matches for the correlation stage (`correlate::wire` records).
-    matches: Mutex<Sorter>,
+    matches: SharedSorter,
     /// The first error writing sorted runs to disk.
     spill_error: Mutex<Option<std::io::Error>>,
     /// Workers between two pieces of input (see `Lease`).
@@ -197,8 +197,8 @@ pub fn hunt(
     let shared = Shared {
         context: Context::new(program, files, options),
         progress,
-        sorter: Mutex::new(Sorter::new(ALERT_MEMORY_BUDGET)),
-        matches: Mutex::new(Sorter::new(MATCH_MEMORY_BUDGET)),
+        sorter: SharedSorter::new(ALERT_MEMORY_BUDGET),
+        matches: SharedSorter::new(MATCH_MEMORY_BUDGET),
         spill_error: Mutex::new(None),
         idle_workers: Mutex::new(Vec::new()),
         evtx: Arc::default(),
@@ -230,14 +230,8 @@ pub fn hunt(
         return Err(spill_message(e));
     }
     let context = shared.context;
-    let mut alerts = shared
-        .sorter
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    let matches = shared
-        .matches
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut alerts = shared.sorter.into_inner();
+    let matches = shared.matches.into_inner();
     let correlation = if program.correlations().is_empty() {
         None
     } else {
@@ -355,12 +349,12 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                         progress
                             .alerts
                             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
-                        if let Err(e) = lock(&shared.sorter).extend(alerts) {
+                        if let Err(e) = shared.sorter.extend(alerts) {
                             lock(&shared.spill_error).get_or_insert(e);
                         }
                     }
                     if !matches.is_empty()
-                        && let Err(e) = lock(&shared.matches).extend(matches)
+                        && let Err(e) = shared.matches.extend(matches)
                     {
                         lock(&shared.spill_error).get_or_insert(e);
                     }
