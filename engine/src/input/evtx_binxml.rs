@@ -959,9 +959,13 @@ fn write_value(kind: u8, bytes: &[u8], out: &mut String) {
             other => write_signed(i64::from(other), out),
         },
         kind::BINARY => {
-            for &b in bytes {
-                out.push(hex_digit(b >> 4, b'A'));
-                out.push(hex_digit(b & 15, b'A'));
+            let mut hex = [0u8; 64];
+            for block in bytes.chunks(hex.len() / 2) {
+                for (pair, &b) in hex.chunks_exact_mut(2).zip(block) {
+                    pair[0] = hex_digit(b >> 4, b'A');
+                    pair[1] = hex_digit(b & 15, b'A');
+                }
+                push_ascii(&hex[..2 * block.len()], out);
             }
         }
         kind::GUID => write_guid(bytes, out),
@@ -980,34 +984,60 @@ fn write_value(kind: u8, bytes: &[u8], out: &mut String) {
 /// UTF-16LE as evtx writes it into XML: up to the first NUL if `to_nul`, and `_` for what
 /// XML cannot hold (C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates).
 fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
-    // Mostly ASCII without controls: narrowed in blocks, each checked as UTF-8 in one go.
-    let end = match to_nul {
-        true => bytes
-            .chunks_exact(2)
-            .position(|u| u == [0, 0])
-            .map_or(bytes.len() & !1, |units| 2 * units),
-        false => bytes.len() & !1,
-    };
-    let plain = |u: &[u8]| u[1] == 0 && (u[0] >= 0x20 || matches!(u[0], b'\t' | b'\n' | b'\r'));
-    if bytes[..end].chunks_exact(2).all(plain) {
-        let mut narrow = [0u8; 256];
-        for block in bytes[..end].chunks(2 * narrow.len()) {
-            let n = block.len() / 2;
-            for (to, from) in narrow.iter_mut().zip(block.chunks_exact(2)) {
-                *to = from[0];
-            }
-            // Bytes below 0x80 are always UTF-8; 0x80 and over (U+0080..U+00FF) fail the
-            // check and take the general path below.
-            match std::str::from_utf8(&narrow[..n]) {
-                Ok(text) => out.push_str(text),
-                Err(_) => {
-                    write_utf16_chars(block, out);
-                }
+    // Mostly printable ASCII: narrowed in one pass, four units at a time while they are
+    // all U+0020..U+007F, into a block pushed as one string. The first unit past ASCII
+    // hands the rest to the general path.
+    let bytes = &bytes[..bytes.len() & !1];
+    let mut narrow = [0u8; 256];
+    let mut filled = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if filled + 4 > narrow.len() {
+            push_ascii(&narrow[..filled], out);
+            filled = 0;
+        }
+        if let Some(four) = bytes.get(at..at + 8) {
+            let w = u64::from_le_bytes([
+                four[0], four[1], four[2], four[3], four[4], four[5], four[6], four[7],
+            ]);
+            // Each unit below 0x80, and each at least 0x20 (adding 0x60 sets its bit 7).
+            const LOW7: u64 = 0x0080_0080_0080_0080;
+            if w & 0xFF80_FF80_FF80_FF80 == 0 && (w + 0x0060_0060_0060_0060) & LOW7 == LOW7 {
+                narrow[filled..filled + 4].copy_from_slice(&[
+                    w as u8,
+                    (w >> 16) as u8,
+                    (w >> 32) as u8,
+                    (w >> 48) as u8,
+                ]);
+                filled += 4;
+                at += 8;
+                continue;
             }
         }
-        return;
+        let unit = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        if unit == 0 && to_nul {
+            break;
+        }
+        if (0x20..0x80).contains(&unit) || matches!(unit, 0x09 | 0x0A | 0x0D) {
+            narrow[filled] = unit as u8;
+            filled += 1;
+            at += 2;
+            continue;
+        }
+        push_ascii(&narrow[..filled], out);
+        filled = 0;
+        let rest = &bytes[at..];
+        let end = match to_nul {
+            true => rest
+                .chunks_exact(2)
+                .position(|u| u == [0, 0])
+                .map_or(rest.len(), |units| 2 * units),
+            false => rest.len(),
+        };
+        write_utf16_chars(&rest[..end], out);
+        break;
     }
-    write_utf16_chars(&bytes[..end], out);
+    push_ascii(&narrow[..filled], out);
 }
 
 /// `write_utf16` one character at a time, for text that needs it.
@@ -1025,12 +1055,18 @@ fn write_utf16_chars(bytes: &[u8], out: &mut String) {
     }
 }
 
-fn hex_digit(nibble: u8, ten: u8) -> char {
-    char::from(if nibble < 10 {
+fn hex_digit(nibble: u8, ten: u8) -> u8 {
+    if nibble < 10 {
         b'0' + nibble
     } else {
         ten + nibble - 10
-    })
+    }
+}
+
+/// Appends text made here of ASCII digits and signs in one go, not a character at a time.
+fn push_ascii(ascii: &[u8], out: &mut String) {
+    debug_assert!(ascii.is_ascii());
+    out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
 }
 
 fn write_decimal(mut v: u64, out: &mut String) {
@@ -1044,7 +1080,7 @@ fn write_decimal(mut v: u64, out: &mut String) {
             break;
         }
     }
-    out.extend(digits[n..].iter().map(|&d| char::from(d)));
+    push_ascii(&digits[n..], out);
 }
 
 fn write_signed(v: i64, out: &mut String) {
@@ -1056,25 +1092,29 @@ fn write_signed(v: i64, out: &mut String) {
 
 /// Lowercase, without leading zeros.
 fn write_hex(v: u64, out: &mut String) {
-    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
-    for i in (0..digits).rev() {
-        out.push(hex_digit((v >> (4 * i)) as u8 & 15, b'a'));
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1) as usize;
+    let mut text = [0u8; 16];
+    for (i, d) in text[..digits].iter_mut().rev().enumerate() {
+        *d = hex_digit((v >> (4 * i)) as u8 & 15, b'a');
     }
+    push_ascii(&text[..digits], out);
 }
 
 /// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` in lowercase, the first three groups
 /// little-endian, as evtx renders a GUID.
 fn write_guid(bytes: &[u8], out: &mut String) {
     const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
-    out.push('{');
+    let mut text = *b"{00000000-0000-0000-0000-000000000000}";
+    let mut at_text = 1;
     for (i, &at) in ORDER.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at_text += 1;
         }
-        out.push(hex_digit(bytes[at] >> 4, b'a'));
-        out.push(hex_digit(bytes[at] & 15, b'a'));
+        text[at_text] = hex_digit(bytes[at] >> 4, b'a');
+        text[at_text + 1] = hex_digit(bytes[at] & 15, b'a');
+        at_text += 2;
     }
-    out.push('}');
+    push_ascii(&text, out);
 }
 
 /// `S-revision-authority-sub-...`; `S-?` for a SID too short to have its header.
@@ -1115,7 +1155,7 @@ fn write_datetime(year: u64, month: u64, day: u64, seconds: u64, ticks: u64, out
     digits(&mut text[14..16], seconds / 60 % 60);
     digits(&mut text[17..19], seconds % 60);
     digits(&mut text[20..27], ticks);
-    out.extend(text.iter().map(|&d| char::from(d)));
+    push_ascii(&text, out);
 }
 
 /// A FILETIME (100 ns ticks since 1601); all zeros past `i64::MAX`, as evtx writes it.
@@ -1341,6 +1381,56 @@ mod tests {
                 civil.day() as u64,
             );
             assert_eq!(date_of_day(day), expected, "day {day}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod utf16_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `write_utf16` must write: the general path over the text up to its first NUL.
+    fn one_char_at_a_time(bytes: &[u8], to_nul: bool) -> String {
+        let even = &bytes[..bytes.len() & !1];
+        let end = match to_nul {
+            true => even
+                .chunks_exact(2)
+                .position(|u| u == [0, 0])
+                .map_or(even.len(), |units| 2 * units),
+            false => even.len(),
+        };
+        let mut out = String::new();
+        write_utf16_chars(&even[..end], &mut out);
+        out
+    }
+
+    /// Units as logs hold them: mostly printable ASCII, with the edges of the fast path
+    /// (controls, DEL, Latin-1, NUL), other scripts and lone or paired surrogates.
+    fn unit() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            8 => 0x20u16..0x80,
+            1 => 0u16..0x20,
+            1 => 0x7Fu16..0x100,
+            1 => Just(0u16),
+            1 => 0x100u16..0xD800,
+            1 => 0xD800u16..0xE000,
+            1 => 0xE000u16..=0xFFFF,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_writes_what_the_general_path_writes(
+            units in proptest::collection::vec(unit(), 0..300),
+            odd_byte in proptest::option::of(any::<u8>()),
+            to_nul in any::<bool>(),
+        ) {
+            let mut bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+            bytes.extend(odd_byte);
+            let mut out = String::from("before:");
+            write_utf16(&bytes, to_nul, &mut out);
+            prop_assert_eq!(out, format!("before:{}", one_char_at_a_time(&bytes, to_nul)));
         }
     }
 }
