@@ -20,7 +20,7 @@ use super::evtx_binxml::{self, PlanStore, u32_at, u64_at};
 use super::evtx_xml::{self, Flattened, XmlError};
 use crate::event::Event;
 use crate::field::FieldTable;
-use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use evtx::{EvtxChunk, EvtxChunkData, EvtxParser, ParserSettings};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -306,15 +306,6 @@ pub fn read_chunk_with(
         }
     };
     let claimed = claimed_records(&data);
-    let mut chunk = match data.parse(context.settings.clone()) {
-        Ok(chunk) => chunk,
-        Err(e) => {
-            stats.failed_chunks += 1;
-            stats.failed += claimed;
-            stats.error(|| format!("chunk {index}: {}", describe(&e)));
-            return stats;
-        }
-    };
     let mut finish = |flattened: Result<Flattened, XmlError>,
                       header_time: jiff::Timestamp,
                       event: &mut Event,
@@ -334,23 +325,25 @@ pub fn read_chunk_with(
             stats.error(|| format!("record {record_id}: {e}"));
         }
     };
-    // The direct reading walks the records itself, which saves evtx's per-record work; it
-    // asks evtx only for the records it declines. A chunk whose walk finds anything amiss
-    // is read by evtx's iterator alone, which reports and resyncs.
-    let (data, header) = (chunk.data, chunk.header);
+    // The direct reading walks the records itself, which saves evtx's per-record work, and
+    // needs nothing evtx makes of a chunk: evtx parses the chunk (its string table) only
+    // when a record the direct reading declines needs it. A chunk whose walk finds anything
+    // amiss is read by evtx's iterator alone, which reports and resyncs.
     let mut walk = Vec::new();
-    if reading == Reading::Direct && walk_records(data, header, &mut walk) {
+    if reading == Reading::Direct && walk_records(&data.data, &data.header, &mut walk) {
+        let (bytes, header) = (&data.data, &data.header);
         let mut plans = evtx_binxml::Plans::new(&context.plans);
-        // The evtx iterator yields one item per record of a clean walk, in order. It is
-        // made the first time a record needs it.
-        let mut lender = Some(&mut chunk);
+        // The chunk as evtx parses it, made the first time a record needs it, and its
+        // iterator, which yields one item per record of a clean walk, in order.
+        let mut parsed = None;
+        let mut lender = Some(&mut parsed);
         let mut records = None;
         let mut consumed = 0;
         for (n, raw) in walk.iter().enumerate() {
             event.clear();
             event.record_id = raw.record_id;
             let direct = evtx_binxml::flatten(
-                data,
+                bytes,
                 raw.binxml_offset,
                 raw.binxml_size,
                 &mut plans,
@@ -362,10 +355,24 @@ pub fn read_chunk_with(
                 finish(Ok(flattened), raw.timestamp, event, &mut stats);
                 continue;
             }
-            if records.is_none() {
-                records = lender.take().map(|chunk| chunk.iter());
-            }
-            let record = records.as_mut().and_then(|r| r.nth(n - consumed));
+            // Made once: `lender` holds the only way to the chunk's slot.
+            let records = records.get_or_insert_with(|| match lender.take() {
+                Some(slot) => slot
+                    .insert(EvtxChunk::new(bytes, header, context.settings.clone()))
+                    .as_mut()
+                    .map(|chunk| chunk.iter())
+                    .map_err(|e| describe(e)),
+                None => Err("evtx cannot read the chunk twice".to_string()),
+            });
+            let records = match records {
+                Ok(records) => records,
+                Err(message) => {
+                    stats.failed += 1;
+                    stats.error(|| format!("chunk {index}: {message}"));
+                    continue;
+                }
+            };
+            let record = records.nth(n - consumed);
             consumed = n + 1;
             let record = match record {
                 Some(Ok(record)) if record.binxml_offset == raw.binxml_offset => record,
@@ -389,6 +396,15 @@ pub fn read_chunk_with(
         }
         return stats;
     }
+    let mut chunk = match data.parse(context.settings.clone()) {
+        Ok(chunk) => chunk,
+        Err(e) => {
+            stats.failed_chunks += 1;
+            stats.failed += claimed;
+            stats.error(|| format!("chunk {index}: {}", describe(&e)));
+            return stats;
+        }
+    };
     for record in chunk.iter() {
         let record = match record {
             Ok(record) => record,
@@ -666,6 +682,52 @@ mod tests {
         assert!(
             direct.iter().any(|r| r.0 == 4),
             "the declined record was read"
+        );
+    }
+
+    /// evtx parses a chunk only for the records the direct reading declines: a chunk
+    /// whose string table evtx cannot read still gives every record the direct reading
+    /// takes, and only the declined one fails, with the chunk's error.
+    #[test]
+    fn a_chunk_evtx_cannot_parse_loses_only_the_records_it_was_needed_for() {
+        use tansa_fixtures::event::EventSpec;
+        let events: Vec<EventSpec> = (0..100)
+            .map(|i| {
+                EventSpec::new("Security", 4624)
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("LogonType", "3")
+            })
+            .collect();
+        let mut bytes = tansa_fixtures::write_evtx(&events).unwrap();
+        let chunk = 4096;
+        // The last head of the chunk's string table points past the chunk.
+        let strings_head = chunk + 128 + 63 * 4;
+        bytes[strings_head..strings_head + 4].copy_from_slice(&0x1_0000u32.to_le_bytes());
+        let table = FieldTable::new();
+        let (xml, xml_stats) = read_all(&bytes, Reading::Xml, &table, &ChunkContext::default());
+        assert!(xml.is_empty());
+        assert_eq!((xml_stats.failed, xml_stats.failed_chunks), (100, 1));
+        let (direct, stats) = read_all(&bytes, Reading::Direct, &table, &ChunkContext::default());
+        assert_eq!((stats.records + stats.skipped, stats.failed), (100, 0));
+        assert_eq!(direct.len() as u64, stats.records);
+        // Record 3 becomes one the direct reading declines (see the test above).
+        let mut at = chunk + 512;
+        for _ in 0..3 {
+            at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        let declined = at + 24 + 4 + 1 + 1 + 4 + 4 + 4;
+        assert_eq!(bytes[declined + 2], 0x01, "a string value");
+        bytes[declined + 2] = 0x81;
+        let (direct, stats) = read_all(&bytes, Reading::Direct, &table, &ChunkContext::default());
+        assert_eq!((stats.records + stats.skipped, stats.failed), (99, 1));
+        assert!(
+            direct.iter().all(|r| r.0 != 4),
+            "the declined record, id 4, is lost"
+        );
+        assert!(
+            stats.errors.iter().any(|e| e.starts_with("chunk 0: ")),
+            "{:?}",
+            stats.errors
         );
     }
 
