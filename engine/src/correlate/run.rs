@@ -325,14 +325,15 @@ impl<'p> Correlator<'p> {
         Some(slot)
     }
 
-    fn remove_group(&mut self, node: u32, slot: u32) {
+    /// Takes a group out, its key free for a new one.
+    fn remove_group(&mut self, node: u32, slot: u32) -> Option<Group> {
         let state = &mut self.nodes[node as usize];
-        if let Some(group) = state.slab[slot as usize].take() {
-            state.index.remove(&group.key);
-            state.generations[slot as usize] += 1;
-            state.free.push(slot);
-            self.live_groups -= 1;
-        }
+        let group = state.slab[slot as usize].take()?;
+        state.index.remove(&group.key);
+        state.generations[slot as usize] += 1;
+        state.free.push(slot);
+        self.live_groups -= 1;
+        Some(group)
     }
 
     fn group(&mut self, node: u32, slot: u32) -> &mut Group {
@@ -428,8 +429,9 @@ impl<'p> Correlator<'p> {
             // A whole window closed: judge it.
             let value = group.window.aggregate();
             let entries = group.window.take();
-            let key = group.key.clone();
-            self.remove_group(node_index, slot);
+            let Some(Group { key, .. }) = self.remove_group(node_index, slot) else {
+                return;
+            };
             if let Some(value) = value
                 && node
                     .info
@@ -468,10 +470,12 @@ impl<'p> Correlator<'p> {
                 self.set_timer(node_index, slot, expires);
             }
             _ => {
-                let episode = group.episode.take();
-                let key = group.key.clone();
-                self.remove_group(node_index, slot);
-                if let Some(episode) = episode {
+                if let Some(Group {
+                    key,
+                    episode: Some(episode),
+                    ..
+                }) = self.remove_group(node_index, slot)
+                {
                     self.emit(node_index, &key, episode);
                 }
             }
