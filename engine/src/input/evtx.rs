@@ -625,10 +625,10 @@ mod tests {
         (records, stats)
     }
 
-    #[test]
-    fn records_the_direct_reading_declines_or_cannot_walk_are_read_by_evtx() {
+    /// A written log of `count` logons.
+    fn logons(count: usize) -> Vec<u8> {
         use tansa_fixtures::event::EventSpec;
-        let events: Vec<EventSpec> = (0..400)
+        let events: Vec<EventSpec> = (0..count)
             .map(|i| {
                 EventSpec::new("Security", 4624)
                     .data("TargetUserName", &format!("user{i}"))
@@ -636,25 +636,35 @@ mod tests {
                     .data("LogonType", "3")
             })
             .collect();
-        let mut bytes = tansa_fixtures::write_evtx(&events).unwrap();
+        tansa_fixtures::write_evtx(&events).unwrap()
+    }
+
+    /// The offset of record `n` (from 0) of chunk `k`.
+    fn record_at(bytes: &[u8], k: usize, n: usize) -> usize {
+        let mut at = 4096 + k * 65536 + 512;
+        for _ in 0..n {
+            at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        at
+    }
+
+    /// Makes record `n` of chunk `k` one the direct reading leaves to evtx: its first value
+    /// becomes an array of strings. Past the record header: fragment header, instance
+    /// token, an unknown byte, template id, definition offset, value count, then the
+    /// descriptors (size, type, 0).
+    fn make_declined(bytes: &mut [u8], k: usize, n: usize) {
+        let descriptor = record_at(bytes, k, n) + 24 + 4 + 1 + 1 + 4 + 4 + 4;
+        assert_eq!(bytes[descriptor + 2], 0x01, "a string value");
+        bytes[descriptor + 2] = 0x81;
+    }
+
+    #[test]
+    fn records_the_direct_reading_declines_or_cannot_walk_are_read_by_evtx() {
+        let mut bytes = logons(400);
         assert!(bytes.len() >= 4096 + 2 * 65536, "two chunks at least");
-        // The offset of record `n` of chunk `k`.
-        let record = |bytes: &[u8], k: usize, n: usize| {
-            let mut at = 4096 + k * 65536 + 512;
-            for _ in 0..n {
-                at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-            }
-            at
-        };
-        // Chunk 0, record 3: its first value becomes an array of strings, which the
-        // direct reading leaves to evtx. Past the record header: fragment header, instance
-        // token, an unknown byte, template id, definition offset, value count, then the
-        // descriptors (size, type, 0).
-        let declined = record(&bytes, 0, 3) + 24 + 4 + 1 + 1 + 4 + 4 + 4;
-        assert_eq!(bytes[declined + 2], 0x01, "a string value");
-        bytes[declined + 2] = 0x81;
+        make_declined(&mut bytes, 0, 3);
         // Chunk 1, record 5: a bad magic, past which only evtx's iterator resyncs.
-        let broken = record(&bytes, 1, 5);
+        let broken = record_at(&bytes, 1, 5);
         bytes[broken..broken + 4].copy_from_slice(b"BAD!");
         let table = FieldTable::new();
         let (direct, direct_stats) =
@@ -690,18 +700,10 @@ mod tests {
     /// takes, and only the declined one fails, with the chunk's error.
     #[test]
     fn a_chunk_evtx_cannot_parse_loses_only_the_records_it_was_needed_for() {
-        use tansa_fixtures::event::EventSpec;
-        let events: Vec<EventSpec> = (0..100)
-            .map(|i| {
-                EventSpec::new("Security", 4624)
-                    .data("TargetUserName", &format!("user{i}"))
-                    .data("LogonType", "3")
-            })
-            .collect();
-        let mut bytes = tansa_fixtures::write_evtx(&events).unwrap();
-        let chunk = 4096;
+        let mut bytes = logons(100);
+        assert!(bytes.len() < 4096 + 2 * 65536, "one chunk");
         // The last head of the chunk's string table points past the chunk.
-        let strings_head = chunk + 128 + 63 * 4;
+        let strings_head = 4096 + 128 + 63 * 4;
         bytes[strings_head..strings_head + 4].copy_from_slice(&0x1_0000u32.to_le_bytes());
         let table = FieldTable::new();
         let (xml, xml_stats) = read_all(&bytes, Reading::Xml, &table, &ChunkContext::default());
@@ -710,14 +712,7 @@ mod tests {
         let (direct, stats) = read_all(&bytes, Reading::Direct, &table, &ChunkContext::default());
         assert_eq!((stats.records + stats.skipped, stats.failed), (100, 0));
         assert_eq!(direct.len() as u64, stats.records);
-        // Record 3 becomes one the direct reading declines (see the test above).
-        let mut at = chunk + 512;
-        for _ in 0..3 {
-            at += u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        }
-        let declined = at + 24 + 4 + 1 + 1 + 4 + 4 + 4;
-        assert_eq!(bytes[declined + 2], 0x01, "a string value");
-        bytes[declined + 2] = 0x81;
+        make_declined(&mut bytes, 0, 3);
         let (direct, stats) = read_all(&bytes, Reading::Direct, &table, &ChunkContext::default());
         assert_eq!((stats.records + stats.skipped, stats.failed), (99, 1));
         assert!(
