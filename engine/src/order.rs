@@ -5,8 +5,8 @@
 //! sort key (event time, source file rank, record id, rule rank). They collect in memory
 //! up to a budget; past it, the batch is sorted and written to a temporary run file. The
 //! output merges the runs and what is left in memory. Memory stays at the budget however
-//! many alerts a hunt raises, and the order (hence every byte of output) never depends on
-//! thread count or timing.
+//! many alerts a hunt raises (plus, in a `SharedSorter`, the batch a thread is writing out),
+//! and the order (hence every byte of output) never depends on thread count or timing.
 //!
 //! Runs go to the system's temporary folder (`$TMPDIR`), never beside the inputs, and are
 //! deleted when the output is dropped.
