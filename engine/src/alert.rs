@@ -17,10 +17,12 @@ use crate::correlate::{CorrelationInfo, Fired};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
 use crate::event::Event;
+use crate::field::FxBuild;
 use crate::hash::fnv1a128;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -104,24 +106,39 @@ pub struct EventFields<'a>(pub &'a Event);
 
 impl Serialize for EventFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut names: Vec<&str> = Vec::with_capacity(self.0.field_count());
-        for (name, _) in self.0.fields() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
+        // Names rarely repeat, but finding the ones that do by comparing every pair of
+        // names cost more than writing the alert: a hash of each name turns that into a
+        // comparison of numbers, and the strings are compared only when two hashes agree.
+        let hasher = FxBuild::default();
+        let fields: Vec<(u64, &str, &str)> = self
+            .0
+            .fields()
+            .map(|(name, value)| (hasher.hash_one(name), name, value))
+            .collect();
+        // For each field, the first field of its name; for that first, how many share it.
+        let mut first = Vec::with_capacity(fields.len());
+        let mut count = vec![0u32; fields.len()];
+        for (i, (hash, name, _)) in fields.iter().enumerate() {
+            let earlier =
+                (0..i).find(|&j| first[j] == j && fields[j].0 == *hash && fields[j].1 == *name);
+            let of = earlier.unwrap_or(i);
+            first.push(of);
+            count[of] += 1;
         }
-        let mut map = serializer.serialize_map(Some(names.len()))?;
-        for name in names {
-            let values: Vec<&str> = self
-                .0
-                .fields()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, v)| v)
-                .collect();
-            if values.len() == 1 {
-                map.serialize_entry(name, values[0])?;
-            } else {
-                map.serialize_entry(name, &values)?;
+        let distinct = count.iter().filter(|&&c| c > 0).count();
+        let mut map = serializer.serialize_map(Some(distinct))?;
+        for (i, &(_, name, value)) in fields.iter().enumerate() {
+            match count[i] {
+                // A later value of a name already written.
+                0 => {}
+                1 => map.serialize_entry(name, value)?,
+                _ => {
+                    let values: Vec<&str> = (i..fields.len())
+                        .filter(|&k| first[k] == i)
+                        .map(|k| fields[k].2)
+                        .collect();
+                    map.serialize_entry(name, &values)?;
+                }
             }
         }
         map.end()
@@ -560,6 +577,44 @@ mod tests {
         }
         let json = serde_json::to_string(&EventFields(&event)).unwrap();
         assert_eq!(json, r#"{"b":["1","2"],"a":"x"}"#);
+    }
+
+    proptest::proptest! {
+        /// Every name once, where it first appears; its values in record order, an array
+        /// when there are several: as the plain reading of that sentence would write it.
+        #[test]
+        fn event_fields_group_repeated_names_as_the_plain_reading_does(
+            fields in proptest::collection::vec(("[a-d]{1,2}", "[xy]{0,2}"), 0..24)
+        ) {
+            let mut event = Event::new();
+            for (name, value) in &fields {
+                event.push(name, value, None, crate::event::Origin::Payload);
+            }
+            let mut expected = String::from("{");
+            let mut written: Vec<&str> = Vec::new();
+            for (name, _) in &fields {
+                if written.contains(&name.as_str()) {
+                    continue;
+                }
+                written.push(name);
+                let values: Vec<&str> = fields
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                if expected.len() > 1 {
+                    expected.push(',');
+                }
+                expected += &serde_json::to_string(name).unwrap();
+                expected.push(':');
+                expected += &match values.as_slice() {
+                    [one] => serde_json::to_string(one).unwrap(),
+                    many => serde_json::to_string(many).unwrap(),
+                };
+            }
+            expected.push('}');
+            proptest::prop_assert_eq!(serde_json::to_string(&EventFields(&event)).unwrap(), expected);
+        }
     }
 
     /// An alert-shaped record: a `rule` after fixed fields, and a later field whose text
