@@ -5,7 +5,9 @@
 //! The tables are data (`enrichment/windows.yml`, built in, from the incident-response
 //! guide's tables); a user file in the same format extends or overrides them entry by entry.
 
+use crate::field::FxBuild;
 use crate::yaml::{self, Node, Pos, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -70,17 +72,20 @@ impl fmt::Display for EnrichmentError {
     }
 }
 
-/// The enrichment tables in force.
+type Table<V> = HashMap<String, V, FxBuild>;
+
+/// The enrichment tables in force. Every alert looks up each of its event's fields here,
+/// so the tables hash with Fx and are keyed so that a lookup borrows what it looks up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enrichment {
     /// Field name → lowercase value → text.
-    fields: HashMap<String, HashMap<String, Text>>,
-    /// (lowercase channel, event id) → text.
-    events: HashMap<(String, String), Text>,
+    fields: Table<Table<Text>>,
+    /// Lowercase channel → event id → text.
+    events: Table<Table<Text>>,
     /// Uppercase SID → text.
-    sids: HashMap<String, Text>,
+    sids: Table<Text>,
     /// Relative id of a domain SID → text.
-    rids: HashMap<String, Text>,
+    rids: Table<Text>,
 }
 
 impl Enrichment {
@@ -119,11 +124,9 @@ impl Enrichment {
                     }
                     "events" => {
                         for (channel, ids) in map(section, "`events`")? {
+                            let table = self.events.entry(channel.text.to_lowercase()).or_default();
                             for (id, text) in map(ids, "a channel's event ids")? {
-                                self.events.insert(
-                                    (channel.text.to_lowercase(), id.text.clone()),
-                                    text_of(text)?,
-                                );
+                                table.insert(id.text.clone(), text_of(text)?);
                             }
                         }
                     }
@@ -160,14 +163,15 @@ impl Enrichment {
         lang: Lang,
     ) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut buffer = [0u8; FOLD_BUFFER];
         for (name, value) in fields {
             if out.iter().any(|(n, _)| n == name) {
                 continue;
             }
             let text = if name == "EventID" {
-                channel.and_then(|c| self.events.get(&(c.to_lowercase(), value.to_string())))
+                channel.and_then(|c| self.events.get(&*folded(c, false, &mut buffer))?.get(value))
             } else if let Some(table) = self.fields.get(name) {
-                table.get(&value.to_lowercase())
+                table.get(&*folded(value, false, &mut buffer))
             } else if value.starts_with("S-1-") || value.starts_with("s-1-") {
                 self.sid(value)
             } else {
@@ -181,17 +185,41 @@ impl Enrichment {
     }
 
     fn sid(&self, value: &str) -> Option<&Text> {
-        let upper = value.to_uppercase();
-        if let Some(text) = self.sids.get(&upper) {
+        let mut buffer = [0u8; FOLD_BUFFER];
+        let upper = folded(value, true, &mut buffer);
+        if let Some(text) = self.sids.get(&*upper) {
             return Some(text);
         }
         // A domain or machine SID: S-1-5-21-<three sub-authorities>-<rid>.
-        let parts: Vec<&str> = upper.split('-').collect();
-        if parts.len() == 8 && parts[..4] == ["S", "1", "5", "21"] {
-            return self.rids.get(parts[7]);
+        if upper.starts_with("S-1-5-21-") && upper.split('-').count() == 8 {
+            return self.rids.get(upper.rsplit('-').next()?);
         }
         None
     }
+}
+
+/// Codes, channels and SIDs fit; longer text is folded on the heap.
+const FOLD_BUFFER: usize = 96;
+
+/// `text` in lower (or upper) case: in `buffer` when it is ASCII and fits, which codes,
+/// channels and SIDs are, else through the full Unicode mapping.
+fn folded<'b>(text: &str, upper: bool, buffer: &'b mut [u8; FOLD_BUFFER]) -> Cow<'b, str> {
+    if text.is_ascii() && text.len() <= buffer.len() {
+        let out = &mut buffer[..text.len()];
+        out.copy_from_slice(text.as_bytes());
+        if upper {
+            out.make_ascii_uppercase();
+        } else {
+            out.make_ascii_lowercase();
+        }
+        // ASCII stays ASCII, so this never falls back.
+        return Cow::Borrowed(std::str::from_utf8(out).unwrap_or_default());
+    }
+    Cow::Owned(if upper {
+        text.to_uppercase()
+    } else {
+        text.to_lowercase()
+    })
 }
 
 fn map<'a>(node: &'a Node, what: &str) -> Result<&'a [(yaml::Key, Node)], EnrichmentError> {
@@ -282,6 +310,36 @@ mod tests {
         assert!(rdp[0].1.starts_with("RDP client"), "{rdp:?}");
         let security = explain(&tables, &[("EventID", "1102")], Lang::En);
         assert_eq!(security[0].1, "The audit log was cleared");
+    }
+
+    #[test]
+    fn codes_channels_and_sids_match_in_any_case_and_any_length() {
+        let mut tables = Enrichment::builtin();
+        let long = "É".repeat(60);
+        tables
+            .merge_text(&format!("fields:\n  Custom:\n    {long}: {{en: long}}\n"))
+            .unwrap();
+        let out = tables.explain(
+            Some("SECURITY"),
+            [
+                ("EventID", "1102"),
+                ("SubStatus", "0XC000006A"),
+                ("MemberSid", "s-1-5-32-544"),
+                ("TargetSid", "s-1-5-21-1111111111-2222222222-3333333333-512"),
+                ("OtherSid", "S-1-5-21-1-2-512-7"),
+                ("Custom", &"é".repeat(60)),
+            ]
+            .into_iter(),
+            Lang::En,
+        );
+        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["EventID", "SubStatus", "MemberSid", "TargetSid", "Custom"],
+            "{out:?}"
+        );
+        assert_eq!(out[3].1, "Domain Admins");
+        assert_eq!(out[4].1, "long");
     }
 
     #[test]
