@@ -260,18 +260,44 @@ impl Sorter {
 
     /// Hands every entry to `take`, in key order, merging the runs on disk with what is
     /// left in memory.
+    pub fn for_each(self, take: impl FnMut(SortKey, &[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.into_sorted().for_each(take)
+    }
+
+    /// The entries, ready to be read in order as many times as needed.
+    pub fn into_sorted(mut self) -> Sorted {
+        self.pending.sort();
+        Sorted(self)
+    }
+}
+
+/// A sorter's entries in order, which any number of threads can read at once, each
+/// merging the runs on disk for itself.
+#[derive(Debug)]
+pub struct Sorted(Sorter);
+
+impl Sorted {
+    pub fn len(&self) -> u64 {
+        self.0.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.count == 0
+    }
+
+    /// Hands every entry to `take`, in key order.
     pub fn for_each(
-        mut self,
+        &self,
         mut take: impl FnMut(SortKey, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        self.pending.sort();
-        if self.runs.is_empty() {
-            for (key, line) in self.pending.iter() {
+        let sorter = &self.0;
+        if sorter.runs.is_empty() {
+            for (key, line) in sorter.pending.iter() {
                 take(key, line)?;
             }
             return Ok(());
         }
-        merge(&self.runs, self.pending.iter(), take)
+        merge(&sorter.runs, sorter.pending.iter(), take)
     }
 }
 
@@ -477,6 +503,44 @@ mod tests {
                 .map(|(_, l)| String::from_utf8(l).unwrap())
                 .collect::<Vec<_>>()
         );
+    }
+
+    /// Sorted entries read twice at once, by two threads each merging the runs on disk
+    /// for itself, come out whole and in order both times.
+    #[test]
+    fn sorted_entries_read_by_two_threads_at_once_come_out_whole_each_time() {
+        let mut spilling = Sorter::new(4096);
+        let mut in_memory = Sorter::new(usize::MAX);
+        for chunk in (0..3000).collect::<Vec<i128>>().chunks(50) {
+            let entries: Vec<(SortKey, Vec<u8>)> = chunk
+                .iter()
+                .map(|&i| (key(i * 7919 % 3000, 0), i.to_string().into_bytes()))
+                .collect();
+            spilling.extend(&mut batch(&entries)).unwrap();
+            in_memory.extend(&mut batch(&entries)).unwrap();
+        }
+        assert!(spilling.spilled_runs() > 10);
+        let expected = output(in_memory);
+        let sorted = spilling.into_sorted();
+        assert_eq!(sorted.len(), 3000);
+        let read = || {
+            let mut out = Vec::new();
+            sorted
+                .for_each(|_, line| {
+                    out.push(String::from_utf8(line.to_vec()).unwrap());
+                    Ok(())
+                })
+                .unwrap();
+            out
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(read);
+            let second = scope.spawn(read);
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        assert_eq!(first, expected);
+        assert_eq!(second, expected);
+        assert_eq!(read(), expected, "and again after");
     }
 
     /// Four threads feeding one shared sorter, which spills outside its lock, give the
