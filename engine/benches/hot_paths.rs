@@ -118,7 +118,7 @@ fn bench_correlate(c: &mut Criterion) {
                 record: n,
                 rule: 0,
             };
-            correlator.push(key, m);
+            correlator.push(key, &m);
             black_box(correlator.drain().len())
         })
     });

@@ -68,7 +68,7 @@ fn run_with(program: &Program, matches: &[M<'_>], max_groups: usize) -> (Vec<Fir
                 .map(|(n, v)| (n.to_string(), Some(v.to_string())))
                 .collect(),
         };
-        correlator.push(key(&m), m.as_ref());
+        correlator.push(key(&m), &m.as_ref());
         fired.extend(correlator.drain());
     }
     correlator.finish();
@@ -505,7 +505,7 @@ fn the_same_event_read_twice_counts_once() {
             format: "evtx".into(),
             fields: vec![("IpAddress".into(), Some("10.0.0.1".into()))],
         };
-        correlator.push(key(&m), m.as_ref());
+        correlator.push(key(&m), &m.as_ref());
     }
     correlator.finish();
     assert!(correlator.drain().is_empty());
@@ -534,6 +534,139 @@ fn groups_past_the_cap_are_counted_not_lost_silently() {
         "b's first match found no room; its second did, after a expired"
     );
     assert_eq!(stats.peak_groups, 1);
+}
+
+/// Correlations in three independent chains: a brute force and the success after it, a
+/// spray, and a whole-window upper bound.
+const THREE_CHAINS: &str = "title: Brute force
+id: bf
+name: brute_force
+correlation:
+  type: event_count
+  rules: [failed_logon]
+  group-by: [IpAddress]
+  timespan: 60s
+  condition: {gte: 3}
+---
+title: Then a success
+id: then
+correlation:
+  type: temporal_ordered
+  rules: [brute_force, successful_logon]
+  group-by: [IpAddress]
+  timespan: 120s
+---
+title: Spray
+id: spray
+correlation:
+  type: value_count
+  rules: [failed_logon]
+  group-by: [IpAddress]
+  timespan: 300s
+  condition: {field: TargetUserName, gte: 3}
+---
+title: Few shares
+id: few
+correlation:
+  type: event_count
+  rules: [share]
+  group-by: [IpAddress]
+  timespan: 60s
+  condition: {lt: 2}
+";
+
+#[test]
+fn chains_run_apart_fire_what_one_correlator_fires() {
+    let p = program(THREE_CHAINS);
+    let plan = p.correlations();
+    let chains = plan.chains();
+    let id = |node: u32| plan.nodes()[node as usize].info.meta.id.as_str();
+    let named: Vec<Vec<&str>> = chains
+        .iter()
+        .map(|chain| chain.iter().map(|&n| id(n)).collect())
+        .collect();
+    let mut sorted: Vec<Vec<&str>> = named
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.sort();
+            c
+        })
+        .collect();
+    sorted.sort();
+    assert_eq!(sorted, [vec!["bf", "then"], vec!["few"], vec!["spray"]]);
+
+    // A pseudo-random stream: three rules, six addresses, five users, now and then the
+    // same event twice.
+    let mut state = 7u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let mut matches = Vec::new();
+    let mut time = START;
+    for record in 0..3000u64 {
+        time += next(6) as i64 * 1_000_000_000;
+        let rule = ["failed", "success", "share"][next(3) as usize];
+        let m = Match {
+            time,
+            rule: rule.into(),
+            host: Some("DC01".into()),
+            channel: Some("Security".into()),
+            record_id: record,
+            file: "Security.evtx".into(),
+            format: "evtx".into(),
+            fields: vec![
+                ("IpAddress".into(), Some(format!("10.0.0.{}", next(6)))),
+                ("TargetUserName".into(), Some(format!("user{}", next(5)))),
+            ],
+        };
+        if next(20) == 0 {
+            matches.push(m.clone());
+        }
+        matches.push(m);
+    }
+    let run = |correlators: &mut [Correlator<'_>]| {
+        let mut fired = Vec::new();
+        for m in &matches {
+            for correlator in correlators.iter_mut() {
+                correlator.push(key(m), &m.as_ref());
+                fired.extend(correlator.drain());
+            }
+        }
+        let mut stats = Stats::default();
+        for correlator in correlators.iter_mut() {
+            correlator.finish();
+            fired.extend(correlator.drain());
+            stats.add(&correlator.stats());
+        }
+        fired.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.id.cmp(&b.id)));
+        (fired, stats)
+    };
+    let text =
+        |fired: &[Fired]| -> Vec<String> { fired.iter().map(|f| format!("{f:?}")).collect() };
+    let (together, one) = run(&mut [Correlator::new(plan, usize::MAX)]);
+    let mut apart: Vec<Correlator<'_>> = chains
+        .iter()
+        .map(|nodes| Correlator::for_nodes(plan, usize::MAX, nodes))
+        .collect();
+    let (separately, all) = run(&mut apart);
+    for node in 0..plan.nodes().len() as u32 {
+        assert!(
+            together.iter().any(|f| f.node == node),
+            "the stream makes {} fire",
+            id(node)
+        );
+    }
+    assert_eq!(text(&together), text(&separately));
+    assert_eq!(
+        (all.matches, all.duplicates, all.fired, all.over_cap),
+        (one.matches, one.duplicates, one.fired, one.over_cap)
+    );
+    assert!(one.duplicates > 0);
+    assert!(all.peak_groups >= one.peak_groups);
 }
 
 #[test]

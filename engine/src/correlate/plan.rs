@@ -76,6 +76,40 @@ impl Plan {
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
+
+    /// The correlations in independent chains: two are in one chain when one takes the
+    /// other's firings, directly or through others. Nothing one chain does changes what
+    /// another sees, so chains can run apart. Each chain lists its nodes in plan order;
+    /// chains come in the order of their first node.
+    pub fn chains(&self) -> Vec<Vec<u32>> {
+        // Union-find over the edges from a correlation to those built on it.
+        let mut parent: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        fn root(parent: &mut [u32], mut node: u32) -> u32 {
+            while parent[node as usize] != node {
+                let up = parent[parent[node as usize] as usize];
+                parent[node as usize] = up;
+                node = up;
+            }
+            node
+        }
+        for (index, node) in self.nodes.iter().enumerate() {
+            for output in &node.outputs {
+                let (a, b) = (
+                    root(&mut parent, index as u32),
+                    root(&mut parent, output.node),
+                );
+                parent[a.max(b) as usize] = a.min(b);
+            }
+        }
+        let mut chains: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for node in 0..self.nodes.len() as u32 {
+            chains
+                .entry(root(&mut parent, node))
+                .or_default()
+                .push(node);
+        }
+        chains.into_values().collect()
+    }
 }
 
 /// A detection rule as resolution sees it.

@@ -62,6 +62,18 @@ pub struct Stats {
     pub fired: u64,
 }
 
+impl Stats {
+    /// Adds the counts of correlators that ran other chains on the same matches: the
+    /// live groups at the peak become the sum of each one's peak, which no moment exceeds.
+    pub fn add(&mut self, other: &Stats) {
+        self.matches += other.matches;
+        self.duplicates += other.duplicates;
+        self.over_cap += other.over_cap;
+        self.peak_groups += other.peak_groups;
+        self.fired += other.fired;
+    }
+}
+
 struct Episode {
     fired: Arc<Evidence>,
     id: Arc<str>,
@@ -138,12 +150,29 @@ pub struct Correlator<'p> {
     strings: HashSet<Arc<str>, FxBuild>,
     max_groups: usize,
     live_groups: usize,
+    /// The correlations this correlator runs (all, unless made for some chains).
+    runs: Vec<bool>,
     stats: Stats,
     fired: Vec<Fired>,
 }
 
 impl<'p> Correlator<'p> {
     pub fn new(plan: &'p Plan, max_groups: usize) -> Correlator<'p> {
+        let all: Vec<u32> = (0..plan.nodes.len() as u32).collect();
+        Correlator::for_nodes(plan, max_groups, &all)
+    }
+
+    /// A correlator that runs only `nodes`, whole chains of `plan` (see `Plan::chains`), and
+    /// is handed every match all the same. Correlators for disjoint chains, each given the
+    /// same stream, together fire what one correlator for all would, as long as the live
+    /// groups of all of them never reach the cap together. The summary's counts of matches
+    /// and duplicates are kept by the correlator that runs the first correlation a match
+    /// feeds, so that they add up over correlators to what one would count.
+    pub fn for_nodes(plan: &'p Plan, max_groups: usize, nodes: &[u32]) -> Correlator<'p> {
+        let mut runs = vec![false; plan.nodes.len()];
+        for &node in nodes {
+            runs[node as usize] = true;
+        }
         Correlator {
             plan,
             nodes: plan.nodes.iter().map(|_| NodeState::default()).collect(),
@@ -154,6 +183,7 @@ impl<'p> Correlator<'p> {
             strings: HashSet::default(),
             max_groups,
             live_groups: 0,
+            runs,
             stats: Stats::default(),
             fired: Vec::new(),
         }
@@ -163,18 +193,28 @@ impl<'p> Correlator<'p> {
         self.stats
     }
 
+    /// The groups alive now.
+    pub fn live_groups(&self) -> usize {
+        self.live_groups
+    }
+
     /// The firings so far, taken out.
     pub fn drain(&mut self) -> Vec<Fired> {
         std::mem::take(&mut self.fired)
     }
 
     /// Takes one match. Matches must come in the order of their `key`.
-    pub fn push(&mut self, key: SortKey, m: MatchRef<'_>) {
+    pub fn push(&mut self, key: SortKey, m: &MatchRef<'_>) {
         let Some(slots) = self.plan.inputs.get(m.rule) else {
             return;
         };
-        self.stats.matches += 1;
+        let counts = slots.first().is_some_and(|s| self.runs[s.node as usize]);
+        self.stats.matches += u64::from(counts);
+        // Deadlines pass at every match, as they would with every correlation here.
         self.advance(m.time);
+        if !slots.iter().any(|s| self.runs[s.node as usize]) {
+            return;
+        }
         let rule = self.intern(m.rule);
         let host = m.host.map(|s| self.intern(s));
         let channel = m.channel.map(|s| self.intern(s));
@@ -186,7 +226,7 @@ impl<'p> Correlator<'p> {
             _ => [address(&rule), 0, 0, address(&file)],
         };
         if !self.taken_now.insert((identity, m.record_id)) {
-            self.stats.duplicates += 1;
+            self.stats.duplicates += u64::from(counts);
             return;
         }
         let evidence = Arc::new(Evidence {
@@ -202,7 +242,9 @@ impl<'p> Correlator<'p> {
             key,
         });
         for &slot in slots {
-            self.feed(slot, evidence.clone(), &m.fields);
+            if self.runs[slot.node as usize] {
+                self.feed(slot, evidence.clone(), &m.fields);
+            }
         }
     }
 
