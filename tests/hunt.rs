@@ -920,6 +920,95 @@ fn the_live_group_cap_is_reported_and_makes_the_run_partial() {
     assert_eq!(fired[0]["correlation"]["group"]["IpAddress"], "10.0.0.5");
 }
 
+/// Two correlations that share nothing but their input: each runs on its own thread with
+/// `-j 2`, and the cap on live groups still holds over both as if they ran as one.
+#[test]
+fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
+    let dir = TempDir::new("chains");
+    // First three sources fail for one user (three groups by source, one by user), then,
+    // once those have expired, one source fails for three users (one and three): each
+    // correlation holds three groups at its peak, both together never more than four.
+    let mut events: Vec<EventSpec> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| failed_logon(&format!("2024-05-01T09:00:0{i}Z"), "alice", ip))
+        .collect();
+    events.extend(
+        ["bob", "carol", "dave"]
+            .iter()
+            .enumerate()
+            .map(|(i, user)| failed_logon(&format!("2024-05-01T09:30:0{i}Z"), user, "10.0.0.9")),
+    );
+    dir.evtx("logs/Security.evtx", &events);
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write(
+        "rules/by_source.yml",
+        "title: Failures by source\nid: by-source\nlevel: high\ngenerate: true\ncorrelation:\n  type: event_count\n  rules: [wrong-pw]\n  group-by: [IpAddress]\n  timespan: 10m\n  condition: {gte: 1}\n",
+    );
+    dir.write(
+        "rules/by_user.yml",
+        "title: Failures by user\nid: by-user\nlevel: high\ngenerate: true\ncorrelation:\n  type: value_count\n  rules: [wrong-pw]\n  group-by: [TargetUserName]\n  timespan: 30s\n  condition: {field: IpAddress, gte: 1}\n",
+    );
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let run = |threads: &str, cap: Option<&str>| {
+        let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
+        args.extend(["-j", threads]);
+        if let Some(cap) = cap {
+            args.extend(["--max-groups", cap]);
+        }
+        let out = tansa(&args);
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let peak = |summary: &str| {
+        let at = summary
+            .find(" live group(s)")
+            .expect("a correlation summary");
+        summary[..at].rsplit(' ').next().unwrap().to_string()
+    };
+    let (code, one, summary) = run("1", None);
+    assert_eq!(code, Some(0), "{summary}");
+    let fired = alerts(&one)
+        .iter()
+        .filter(|a| a["kind"] == "correlation")
+        .count();
+    assert_eq!(fired, 3 + 3 + 1 + 1, "{one}");
+    assert_eq!(
+        peak(&summary),
+        "4",
+        "one correlator counts the groups at each moment"
+    );
+    // Apart, each correlation's peak counts: 3 + 3.
+    let (code, two, summary) = run("2", None);
+    assert_eq!((code, &two), (Some(0), &one), "{summary}");
+    assert_eq!(peak(&summary), "6", "{summary}");
+    // A cap of 5 is never reached, but the peaks apart add up to it: the stage runs
+    // again as one, and says the exact peak.
+    let (code, two, summary) = run("2", Some("5"));
+    assert_eq!((code, &two), (Some(0), &one), "{summary}");
+    assert_eq!(peak(&summary), "4", "{summary}");
+    // A cap of 3 is reached, once in each phase: the same matches are left out at any
+    // thread count.
+    let (code, one, summary) = run("1", Some("3"));
+    assert_eq!(code, Some(4), "{summary}");
+    assert!(
+        summary.contains("2 match(es) were not correlated"),
+        "{summary}"
+    );
+    let counts = |summary: &str| {
+        let line = summary
+            .lines()
+            .find(|l| l.contains("over the group cap"))
+            .unwrap();
+        line[..line.rfind(';').unwrap()].to_string()
+    };
+    let (code_two, two, summary_two) = run("2", Some("3"));
+    assert_eq!((code_two, &two), (code, &one), "{summary_two}");
+    assert_eq!(counts(&summary_two), counts(&summary));
+}
+
 #[test]
 fn rules_test_checks_correlation_groups_and_event_counts() {
     let dir = TempDir::new("rules-test-correlation");

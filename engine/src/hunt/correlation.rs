@@ -1,18 +1,33 @@
 //! The correlation stage's side of a hunt: match records in, correlation alerts out. The
 //! batch hunt feeds it every match once all inputs are read, in time order; the stream
 //! feeds it each event's matches as they come.
+//!
+//! With more than one thread, the batch stage runs the plan's independent chains of
+//! correlations (`Plan::chains`) apart, each thread reading every match for its chains:
+//! on the archived-logons bench the stage had been a third of a two-thread hunt, on one
+//! core. Chains share nothing but the cap on live groups, so what they fire apart is what
+//! one correlator fires, unless the cap could have been reached; then the stage runs again
+//! with one correlator, which applies the cap as the matches come. Either way the alerts
+//! are the same at any thread count. (The summary's peak of live groups is then the sum of
+//! each chain's peak: no moment had more.)
 
 use super::evaluate::Context;
 use crate::alert::CorrelationAlert;
-use crate::correlate::{self, Correlator, MatchRef};
-use crate::order::{Batch, SortKey, Sorter};
+use crate::correlate::{self, Correlator, MatchRef, Stats};
+use crate::order::{Batch, SortKey, Sorted, Sorter};
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Hands one match record (`correlate::wire`, as `Evaluator` writes it) to `correlator`.
+/// Alerts of one thread's chains, held before spilling; they are usually few.
+const CHAIN_ALERT_BUDGET: usize = 1024 * 1024;
+/// Matches between two looks at how many groups all threads hold.
+const GUARD_EVERY: u64 = 4096;
+
+/// Hands one match record (`correlate::wire`, as `Evaluator` writes it) to each of
+/// `correlators`.
 pub(crate) fn push_match(
     context: &Context<'_>,
-    correlator: &mut Correlator<'_>,
+    correlators: &mut [Correlator<'_>],
     key: SortKey,
     bytes: &[u8],
 ) -> io::Result<()> {
@@ -31,28 +46,29 @@ pub(crate) fn push_match(
         .zip(m.values)
         .map(|((name, _), value)| (&**name, value))
         .collect();
-    correlator.push(
-        key,
-        MatchRef {
-            time: m.time,
-            rule: &compiled.info.meta.id,
-            host: m.host,
-            channel: m.channel,
-            record_id: m.record,
-            file: &context.names[m.file as usize],
-            format: input.format.as_str(),
-            fields,
-        },
-    );
+    let m = MatchRef {
+        time: m.time,
+        rule: &compiled.info.meta.id,
+        host: m.host,
+        channel: m.channel,
+        record_id: m.record,
+        file: &context.names[m.file as usize],
+        format: input.format.as_str(),
+        fields,
+    };
+    for correlator in correlators {
+        correlator.push(key, &m);
+    }
     Ok(())
 }
 
 /// What has fired so far, as serialized alerts with their place in the output (a
-/// correlation kept silent by one built on it writes nothing).
+/// correlation kept silent by one built on it writes nothing), counted in `levels`.
 pub(crate) fn fired_alerts(
     context: &Context<'_>,
     correlator: &mut Correlator<'_>,
     alerts: &mut Batch,
+    levels: &mut [u64; 5],
 ) {
     let plan = context.program.correlations();
     for fired in correlator.drain() {
@@ -60,7 +76,7 @@ pub(crate) fn fired_alerts(
         if !node.emits {
             continue;
         }
-        context.levels[node.info.meta.level as usize].fetch_add(1, Ordering::Relaxed);
+        levels[node.info.meta.level as usize] += 1;
         let alert = CorrelationAlert::new(&node.info, &fired, context.options.lang);
         let number = context.correlation_number(fired.node);
         context.make_rule_text(number, &node.info.meta, &node.info.source.path);
@@ -68,23 +84,221 @@ pub(crate) fn fired_alerts(
     }
 }
 
-/// The batch stage: every match, in time order, through the correlator; what fires goes
+/// Adds alerts counted by level to the hunt's counts.
+pub(crate) fn count_levels(context: &Context<'_>, levels: &[u64; 5]) {
+    for (total, &n) in context.levels.iter().zip(levels) {
+        total.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The batch stage: every match, in time order, through the correlations; what fires goes
 /// to `alerts`.
 pub(crate) fn correlate_all(
     context: &Context<'_>,
     matches: Sorter,
     alerts: &mut Sorter,
-) -> io::Result<correlate::Stats> {
+) -> io::Result<Stats> {
+    let matches = matches.into_sorted();
+    let threads = match context.options.threads {
+        0 => rayon::current_num_threads(),
+        n => n,
+    };
+    let shares = shares(context, threads);
+    if shares.len() > 1
+        && let Some(stats) = correlate_apart(context, &matches, &shares, alerts)?
+    {
+        return Ok(stats);
+    }
+    correlate_together(context, &matches, alerts)
+}
+
+/// One correlator for every correlation: the cap on live groups applies to all of them at
+/// once, in the order of the matches.
+fn correlate_together(
+    context: &Context<'_>,
+    matches: &Sorted,
+    alerts: &mut Sorter,
+) -> io::Result<Stats> {
     let mut correlator =
         Correlator::new(context.program.correlations(), context.options.max_groups);
+    let correlators = std::slice::from_mut(&mut correlator);
     let mut fired = Batch::new();
+    let mut levels = [0; 5];
     matches.for_each(|key, bytes| {
-        push_match(context, &mut correlator, key, bytes)?;
-        fired_alerts(context, &mut correlator, &mut fired);
+        push_match(context, correlators, key, bytes)?;
+        fired_alerts(context, &mut correlators[0], &mut fired, &mut levels);
         alerts.extend(&mut fired)
     })?;
     correlator.finish();
-    fired_alerts(context, &mut correlator, &mut fired);
+    fired_alerts(context, &mut correlator, &mut fired, &mut levels);
     alerts.extend(&mut fired)?;
+    count_levels(context, &levels);
     Ok(correlator.stats())
+}
+
+/// The chains some match feeds, dealt out to at most `threads` threads: heaviest first,
+/// each to the thread with the least so far. A chain weighs as many as the places in its
+/// correlations' `rules` lists that a rule with matches fills.
+fn shares(context: &Context<'_>, threads: usize) -> Vec<Vec<Vec<u32>>> {
+    let plan = context.program.correlations();
+    let chains = plan.chains();
+    let mut chain_of = vec![0; plan.nodes().len()];
+    for (index, chain) in chains.iter().enumerate() {
+        for &node in chain {
+            chain_of[node as usize] = index;
+        }
+    }
+    let mut weight = vec![0u64; chains.len()];
+    for (rule, compiled) in context.program.compiled_rules().iter().enumerate() {
+        if !context.fed[rule].load(Ordering::Relaxed) {
+            continue;
+        }
+        for slot in plan
+            .inputs
+            .get(&compiled.info.meta.id)
+            .into_iter()
+            .flatten()
+        {
+            weight[chain_of[slot.node as usize]] += 1;
+        }
+    }
+    let mut fed: Vec<usize> = (0..chains.len()).filter(|&c| weight[c] > 0).collect();
+    fed.sort_by_key(|&c| std::cmp::Reverse(weight[c]));
+    let mut shares: Vec<(u64, Vec<Vec<u32>>)> =
+        vec![(0, Vec::new()); threads.clamp(1, fed.len().max(1))];
+    for chain in fed {
+        let lightest = shares
+            .iter_mut()
+            .min_by_key(|(load, _)| *load)
+            .expect("at least one share");
+        lightest.0 += weight[chain];
+        lightest.1.push(chains[chain].clone());
+    }
+    shares.into_iter().map(|(_, chains)| chains).collect()
+}
+
+/// What one thread's chains fired and counted.
+struct ShareResult {
+    alerts: Sorter,
+    levels: [u64; 5],
+    stats: Stats,
+}
+
+/// Runs each share on its own thread. `None` when the result could differ from one
+/// correlator's: the chains' live groups, each at its peak, add up to the cap (whether they
+/// reached it together depends on when), or together they held that many at some moment
+/// and the threads stopped so as not to hold more.
+fn correlate_apart(
+    context: &Context<'_>,
+    matches: &Sorted,
+    shares: &[Vec<Vec<u32>>],
+    alerts: &mut Sorter,
+) -> io::Result<Option<Stats>> {
+    let max_groups = context.options.max_groups;
+    let live: Vec<AtomicUsize> = shares.iter().map(|_| AtomicUsize::new(0)).collect();
+    let stop = AtomicBool::new(false);
+    let results: Vec<io::Result<Option<ShareResult>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .enumerate()
+            .map(|(index, chains)| {
+                let (live, stop) = (&live, &stop);
+                scope.spawn(move || run_share(context, matches, chains, index, live, stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut done = Vec::with_capacity(results.len());
+    for result in results {
+        match result? {
+            Some(share) => done.push(share),
+            None => return Ok(None),
+        }
+    }
+    let peaks: usize = done.iter().map(|share| share.stats.peak_groups).sum();
+    if peaks >= max_groups {
+        return Ok(None);
+    }
+    let mut stats = Stats::default();
+    let mut batch = Batch::new();
+    for share in done {
+        stats.add(&share.stats);
+        count_levels(context, &share.levels);
+        share.alerts.for_each(|key, bytes| {
+            batch.push(key, bytes);
+            if batch.len() >= 1024 {
+                alerts.extend(&mut batch)?;
+            }
+            Ok(())
+        })?;
+        alerts.extend(&mut batch)?;
+    }
+    Ok(Some(stats))
+}
+
+/// One thread: every match through a correlator per chain of `chains`. Every
+/// `GUARD_EVERY` matches it says in `live[index]` how many groups it holds, and stops
+/// (`None`) once all threads together hold the cap.
+fn run_share(
+    context: &Context<'_>,
+    matches: &Sorted,
+    chains: &[Vec<u32>],
+    index: usize,
+    live: &[AtomicUsize],
+    stop: &AtomicBool,
+) -> io::Result<Option<ShareResult>> {
+    let plan = context.program.correlations();
+    let max_groups = context.options.max_groups;
+    let mut correlators: Vec<Correlator<'_>> = chains
+        .iter()
+        .map(|nodes| Correlator::for_nodes(plan, max_groups, nodes))
+        .collect();
+    let mut alerts = Sorter::new(CHAIN_ALERT_BUDGET);
+    let mut fired = Batch::new();
+    let mut levels = [0; 5];
+    let mut taken = 0u64;
+    let result = matches.for_each(|key, bytes| {
+        push_match(context, &mut correlators, key, bytes)?;
+        for correlator in &mut correlators {
+            fired_alerts(context, correlator, &mut fired, &mut levels);
+        }
+        alerts.extend(&mut fired)?;
+        taken += 1;
+        if taken.is_multiple_of(GUARD_EVERY) {
+            let held = correlators.iter().map(Correlator::live_groups).sum();
+            live[index].store(held, Ordering::Relaxed);
+            let all: usize = live.iter().map(|l| l.load(Ordering::Relaxed)).sum();
+            if all >= max_groups {
+                stop.store(true, Ordering::Relaxed);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Err(io::Error::other("another thread found the cap reached"));
+            }
+        }
+        Ok(())
+    });
+    match result {
+        // Stopped, or failed while stopping: one correlator will read them all again.
+        Err(_) if stop.load(Ordering::Relaxed) => return Ok(None),
+        result => result?,
+    }
+    let mut stats = Stats::default();
+    for correlator in &mut correlators {
+        correlator.finish();
+        fired_alerts(context, correlator, &mut fired, &mut levels);
+        stats.add(&correlator.stats());
+    }
+    alerts.extend(&mut fired)?;
+    Ok(Some(ShareResult {
+        alerts,
+        levels,
+        stats,
+    }))
 }

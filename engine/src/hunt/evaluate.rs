@@ -16,7 +16,7 @@ use crate::rule::Meta;
 use jiff::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What evaluation needs to know about the hunt, context by every thread.
 pub(crate) struct Context<'a> {
@@ -33,6 +33,9 @@ pub(crate) struct Context<'a> {
     pub levels: [AtomicU64; 5],
     /// Matches of events without a time, which no correlation window can hold.
     pub untimed_matches: AtomicU64,
+    /// Per compiled rule: whether a match of it went to the correlation stage, which
+    /// weighs chains of correlations by it (see `correlation`).
+    pub fed: Vec<AtomicBool>,
     /// The `rule` objects of alerts (see `alert`): compiled rules by index, then
     /// correlations (`correlation_number`).
     pub rule_texts: RuleTexts,
@@ -55,6 +58,11 @@ impl<'a> Context<'a> {
             rule_rank,
             levels: Default::default(),
             untimed_matches: AtomicU64::new(0),
+            fed: program
+                .compiled_rules()
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             rule_texts: RuleTexts::new(
                 program.compiled_rules().len() + program.correlations().nodes().len(),
             ),
@@ -123,18 +131,24 @@ impl Evaluator {
             };
             if let Some(feed) = program.feed(rule) {
                 match event_nanos(event) {
-                    Some(time) => matches.push_with(key, |bytes| {
-                        correlate::wire::encode(
-                            bytes,
-                            time,
-                            rule,
-                            file as u32,
-                            event.record_id,
-                            event.computer(),
-                            event.channel(),
-                            feed.fields.iter().map(|(_, id)| event.first(*id)),
-                        )
-                    }),
+                    Some(time) => {
+                        let fed = &context.fed[rule as usize];
+                        if !fed.load(Ordering::Relaxed) {
+                            fed.store(true, Ordering::Relaxed);
+                        }
+                        matches.push_with(key, |bytes| {
+                            correlate::wire::encode(
+                                bytes,
+                                time,
+                                rule,
+                                file as u32,
+                                event.record_id,
+                                event.computer(),
+                                event.channel(),
+                                feed.fields.iter().map(|(_, id)| event.first(*id)),
+                            )
+                        })
+                    }
                     None => {
                         context.untimed_matches.fetch_add(1, Ordering::Relaxed);
                     }

@@ -7,7 +7,7 @@
 //! in the order they come; one whose time is earlier than an event already taken counts at
 //! that later time (a stream cannot be sorted without waiting for its end).
 
-use super::correlation::{fired_alerts, push_match};
+use super::correlation::{count_levels, fired_alerts, push_match};
 use super::evaluate::{Context, Evaluator};
 use super::{CorrelationReport, HuntOptions};
 use crate::compile::Program;
@@ -62,6 +62,7 @@ pub fn hunt_stream(
     let (mut event, mut evaluator) = (Event::new(), Evaluator::default());
     let mut read = ChunkStats::default();
     let (mut alerts, mut matches) = (Batch::new(), Batch::new());
+    let mut levels = [0; 5];
     let result = reader.read_stream(input, program.fields(), &mut event, &mut read, |event| {
         alerts.clear();
         matches.clear();
@@ -69,9 +70,9 @@ pub fn hunt_stream(
         alerts.sort();
         if let Some(correlator) = &mut correlator {
             for (key, bytes) in matches.iter() {
-                push_match(&context, correlator, key, bytes)?;
+                push_match(&context, std::slice::from_mut(correlator), key, bytes)?;
             }
-            fired_alerts(&context, correlator, &mut alerts);
+            fired_alerts(&context, correlator, &mut alerts, &mut levels);
         }
         write_all(&context, out, &alerts)
     });
@@ -86,7 +87,7 @@ pub fn hunt_stream(
     if let Some(correlator) = &mut correlator {
         correlator.finish();
         alerts.clear();
-        fired_alerts(&context, correlator, &mut alerts);
+        fired_alerts(&context, correlator, &mut alerts, &mut levels);
         alerts.sort();
         write_all(&context, out, &alerts)?;
         report.correlation = Some(CorrelationReport {
@@ -96,6 +97,7 @@ pub fn hunt_stream(
             elapsed: started.elapsed(),
         });
     }
+    count_levels(&context, &levels);
     report.alerts_by_level = context.levels.map(|l| l.into_inner());
     report.elapsed = started.elapsed();
     Ok(report)
