@@ -92,10 +92,11 @@ pub(crate) fn count_levels(context: &Context<'_>, levels: &[u64; 5]) {
 }
 
 /// The batch stage: every match, in time order, through the correlations; what fires goes
-/// to `alerts`.
+/// to `alerts`. `fed` counts the matches of each compiled rule.
 pub(crate) fn correlate_all(
     context: &Context<'_>,
     matches: Sorter,
+    fed: &[u64],
     alerts: &mut Sorter,
 ) -> io::Result<Stats> {
     let matches = matches.into_sorted();
@@ -103,7 +104,7 @@ pub(crate) fn correlate_all(
         0 => rayon::current_num_threads(),
         n => n,
     };
-    let shares = shares(context, threads);
+    let shares = shares(context, fed, threads);
     if shares.len() > 1
         && let Some(stats) = correlate_apart(context, &matches, &shares, alerts)?
     {
@@ -137,9 +138,9 @@ fn correlate_together(
 }
 
 /// The chains some match feeds, dealt out to at most `threads` threads: heaviest first,
-/// each to the thread with the least so far. A chain weighs as many as the places in its
-/// correlations' `rules` lists that a rule with matches fills.
-fn shares(context: &Context<'_>, threads: usize) -> Vec<Vec<Vec<u32>>> {
+/// each to the thread with the least so far. A chain weighs what its correlations are fed:
+/// each rule's matches, once for each place in their `rules` lists it fills.
+fn shares(context: &Context<'_>, fed: &[u64], threads: usize) -> Vec<Vec<Vec<u32>>> {
     let plan = context.program.correlations();
     let chains = plan.chains();
     let mut chain_of = vec![0; plan.nodes().len()];
@@ -149,32 +150,39 @@ fn shares(context: &Context<'_>, threads: usize) -> Vec<Vec<Vec<u32>>> {
         }
     }
     let mut weight = vec![0u64; chains.len()];
-    for (rule, compiled) in context.program.compiled_rules().iter().enumerate() {
-        if !context.fed[rule].load(Ordering::Relaxed) {
-            continue;
-        }
+    for (compiled, &matches) in context.program.compiled_rules().iter().zip(fed) {
         for slot in plan
             .inputs
             .get(&compiled.info.meta.id)
             .into_iter()
             .flatten()
         {
-            weight[chain_of[slot.node as usize]] += 1;
+            weight[chain_of[slot.node as usize]] += matches;
         }
     }
-    let mut fed: Vec<usize> = (0..chains.len()).filter(|&c| weight[c] > 0).collect();
-    fed.sort_by_key(|&c| std::cmp::Reverse(weight[c]));
-    let mut shares: Vec<(u64, Vec<Vec<u32>>)> =
-        vec![(0, Vec::new()); threads.clamp(1, fed.len().max(1))];
-    for chain in fed {
+    deal(&weight, threads)
+        .into_iter()
+        .map(|share| share.into_iter().map(|c| chains[c].clone()).collect())
+        .collect()
+}
+
+/// Items of some weight (the ones of none left out) dealt to at most `threads` shares:
+/// heaviest first, each to the share with the least weight so far, the first of those on
+/// a tie. Always at least one share.
+fn deal(weights: &[u64], threads: usize) -> Vec<Vec<usize>> {
+    let mut items: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0).collect();
+    items.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
+    let mut shares: Vec<(u64, Vec<usize>)> =
+        vec![(0, Vec::new()); threads.clamp(1, items.len().max(1))];
+    for item in items {
         let lightest = shares
             .iter_mut()
             .min_by_key(|(load, _)| *load)
             .expect("at least one share");
-        lightest.0 += weight[chain];
-        lightest.1.push(chains[chain].clone());
+        lightest.0 += weights[item];
+        lightest.1.push(item);
     }
-    shares.into_iter().map(|(_, chains)| chains).collect()
+    shares.into_iter().map(|(_, items)| items).collect()
 }
 
 /// What one thread's chains fired and counted.
@@ -301,4 +309,20 @@ fn run_share(
         levels,
         stats,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deal;
+
+    #[test]
+    fn chains_are_dealt_heaviest_first_to_the_lightest_thread() {
+        // The archived-logons bench: a chain of two fed 238k matches, then 101k, 89k, 12k.
+        assert_eq!(deal(&[0, 238, 101, 89, 0, 12], 2), [vec![1], vec![2, 3, 5]]);
+        assert_eq!(deal(&[5, 5, 5], 8), [vec![0], vec![1], vec![2]]);
+        assert_eq!(deal(&[3, 1, 2], 1), [vec![0, 2, 1]]);
+        // Nothing fed: one share with nothing to run.
+        assert_eq!(deal(&[0, 0], 2), [Vec::<usize>::new()]);
+        assert_eq!(deal(&[], 0), [Vec::<usize>::new()]);
+    }
 }

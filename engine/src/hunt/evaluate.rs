@@ -16,7 +16,7 @@ use crate::rule::Meta;
 use jiff::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What evaluation needs to know about the hunt, context by every thread.
 pub(crate) struct Context<'a> {
@@ -33,9 +33,6 @@ pub(crate) struct Context<'a> {
     pub levels: [AtomicU64; 5],
     /// Matches of events without a time, which no correlation window can hold.
     pub untimed_matches: AtomicU64,
-    /// Per compiled rule: whether a match of it went to the correlation stage, which
-    /// weighs chains of correlations by it (see `correlation`).
-    pub fed: Vec<AtomicBool>,
     /// The `rule` objects of alerts (see `alert`): compiled rules by index, then
     /// correlations (`correlation_number`).
     pub rule_texts: RuleTexts,
@@ -58,11 +55,6 @@ impl<'a> Context<'a> {
             rule_rank,
             levels: Default::default(),
             untimed_matches: AtomicU64::new(0),
-            fed: program
-                .compiled_rules()
-                .iter()
-                .map(|_| AtomicBool::new(false))
-                .collect(),
             rule_texts: RuleTexts::new(
                 program.compiled_rules().len() + program.correlations().nodes().len(),
             ),
@@ -97,9 +89,18 @@ fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u3
 pub(crate) struct Evaluator {
     scratch: Scratch,
     matches: Vec<u32>,
+    /// Per compiled rule: the matches sent to the correlation stage, which deals chains of
+    /// correlations to threads by them (see `correlation`).
+    fed: Vec<u64>,
 }
 
 impl Evaluator {
+    /// Per compiled rule, the matches this evaluator sent to the correlation stage (empty
+    /// if none).
+    pub fn fed(&self) -> &[u64] {
+        &self.fed
+    }
+
     /// Evaluates one record; each match becomes a serialized alert in `alerts` and, for a
     /// rule a correlation names, a serialized `Match` in `matches`.
     pub fn evaluate(
@@ -132,10 +133,10 @@ impl Evaluator {
             if let Some(feed) = program.feed(rule) {
                 match event_nanos(event) {
                     Some(time) => {
-                        let fed = &context.fed[rule as usize];
-                        if !fed.load(Ordering::Relaxed) {
-                            fed.store(true, Ordering::Relaxed);
+                        if self.fed.is_empty() {
+                            self.fed = vec![0; program.compiled_rules().len()];
                         }
+                        self.fed[rule as usize] += 1;
                         matches.push_with(key, |bytes| {
                             correlate::wire::encode(
                                 bytes,

@@ -229,6 +229,13 @@ pub fn hunt(
     if let Some(e) = lock(&shared.spill_error).take() {
         return Err(spill_message(e));
     }
+    // Matches sent to the correlation stage, per rule, over every worker.
+    let mut fed = vec![0u64; program.compiled_rules().len()];
+    for worker in lock(&shared.idle_workers).iter() {
+        for (total, n) in fed.iter_mut().zip(worker.evaluator.fed()) {
+            *total += n;
+        }
+    }
     let context = shared.context;
     let mut alerts = shared.sorter.into_inner();
     let matches = shared.matches.into_inner();
@@ -236,8 +243,8 @@ pub fn hunt(
         None
     } else {
         let started = Instant::now();
-        let stats =
-            correlation::correlate_all(&context, matches, &mut alerts).map_err(spill_message)?;
+        let stats = correlation::correlate_all(&context, matches, &fed, &mut alerts)
+            .map_err(spill_message)?;
         Some(CorrelationReport {
             stats,
             untimed: context.untimed_matches.load(Ordering::Relaxed),
