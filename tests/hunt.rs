@@ -920,6 +920,10 @@ fn the_live_group_cap_is_reported_and_makes_the_run_partial() {
     assert_eq!(fired[0]["correlation"]["group"]["IpAddress"], "10.0.0.5");
 }
 
+/// Two correlations of wrong-password failures in separate chains.
+const BY_SOURCE: &str = "title: Failures by source\nid: by-source\nlevel: high\ngenerate: true\ncorrelation:\n  type: event_count\n  rules: [wrong-pw]\n  group-by: [IpAddress]\n  timespan: 10m\n  condition: {gte: 1}\n";
+const BY_USER: &str = "title: Failures by user\nid: by-user\nlevel: high\ngenerate: true\ncorrelation:\n  type: value_count\n  rules: [wrong-pw]\n  group-by: [TargetUserName]\n  timespan: 30s\n  condition: {field: IpAddress, gte: 1}\n";
+
 /// Two correlations that share nothing but their input: each runs on its own thread with
 /// `-j 2`, and the cap on live groups still holds over both as if they ran as one.
 #[test]
@@ -944,14 +948,8 @@ fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
         "rules/wrong.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
-    dir.write(
-        "rules/by_source.yml",
-        "title: Failures by source\nid: by-source\nlevel: high\ngenerate: true\ncorrelation:\n  type: event_count\n  rules: [wrong-pw]\n  group-by: [IpAddress]\n  timespan: 10m\n  condition: {gte: 1}\n",
-    );
-    dir.write(
-        "rules/by_user.yml",
-        "title: Failures by user\nid: by-user\nlevel: high\ngenerate: true\ncorrelation:\n  type: value_count\n  rules: [wrong-pw]\n  group-by: [TargetUserName]\n  timespan: 30s\n  condition: {field: IpAddress, gte: 1}\n",
-    );
+    dir.write("rules/by_source.yml", BY_SOURCE);
+    dir.write("rules/by_user.yml", BY_USER);
     let (logs, rules) = (dir.join("logs"), dir.join("rules"));
     let run = |threads: &str, cap: Option<&str>| {
         let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
@@ -1007,6 +1005,59 @@ fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
     let (code_two, two, summary_two) = run("2", Some("3"));
     assert_eq!((code_two, &two), (code, &one), "{summary_two}");
     assert_eq!(counts(&summary_two), counts(&summary));
+}
+
+/// Thousands of groups at once: a thread running chains apart sees (it looks every 4,096
+/// matches) that all threads together hold the cap, they stop, and the stage runs again
+/// as one, with the alerts and the left-out matches of one thread.
+#[test]
+fn chains_apart_that_reach_the_cap_together_stop_and_run_as_one() {
+    let dir = TempDir::new("chains-cap");
+    let start = at("2024-05-01T09:00:00Z");
+    let events: Vec<EventSpec> = (0..6000)
+        .map(|i: i64| {
+            let time = start + jiff::SignedDuration::from_millis(i * 50);
+            let ip = format!("10.0.{}.{}", i / 250, i % 250);
+            failed_logon(&time.to_string(), &format!("user{i}"), &ip)
+        })
+        .collect();
+    dir.evtx("logs/Security.evtx", &events);
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/by_source.yml", BY_SOURCE);
+    // Both windows long enough to hold every group of the run.
+    dir.write(
+        "rules/by_user.yml",
+        &BY_USER.replace("timespan: 30s", "timespan: 10m"),
+    );
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let run = |threads: &str| {
+        let out = tansa(&[
+            "hunt",
+            s(&logs),
+            "-r",
+            s(&rules),
+            "-j",
+            threads,
+            "--max-groups",
+            "5000",
+        ]);
+        let summary = stderr(&out);
+        let counts = summary
+            .lines()
+            .find(|l| l.contains("over the group cap"))
+            .map(|l| l[..l.rfind(';').unwrap()].to_string())
+            .unwrap_or_else(|| panic!("{summary}"));
+        (out.status.code(), stdout(&out), counts)
+    };
+    let one = run("1");
+    assert_eq!(one.0, Some(4));
+    // Each failure opens a group in each correlation until 5,000 are alive: the last
+    // 3,500 failures find no room in either.
+    assert!(one.2.contains("7000 over the group cap"), "{}", one.2);
+    assert_eq!(run("2"), one);
 }
 
 #[test]
