@@ -1030,7 +1030,7 @@ fn chains_apart_that_reach_the_cap_together_stop_and_run_as_one() {
     // Both windows long enough to hold every group of the run.
     dir.write(
         "rules/by_user.yml",
-        &BY_USER.replace("timespan: 30s", "timespan: 10m"),
+        BY_USER.replace("timespan: 30s", "timespan: 10m"),
     );
     let (logs, rules) = (dir.join("logs"), dir.join("rules"));
     let run = |threads: &str| {
