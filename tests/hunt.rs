@@ -924,11 +924,45 @@ fn the_live_group_cap_is_reported_and_makes_the_run_partial() {
 const BY_SOURCE: &str = "title: Failures by source\nid: by-source\nlevel: high\ngenerate: true\ncorrelation:\n  type: event_count\n  rules: [wrong-pw]\n  group-by: [IpAddress]\n  timespan: 10m\n  condition: {gte: 1}\n";
 const BY_USER: &str = "title: Failures by user\nid: by-user\nlevel: high\ngenerate: true\ncorrelation:\n  type: value_count\n  rules: [wrong-pw]\n  group-by: [TargetUserName]\n  timespan: 30s\n  condition: {field: IpAddress, gte: 1}\n";
 
+/// A folder with `events` in a Security log, the wrong-password rule and `BY_SOURCE` and
+/// `BY_USER`, the latter with `by_user_span` for its timespan.
+fn two_chains(name: &str, events: &[EventSpec], by_user_span: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    dir.evtx("logs/Security.evtx", events);
+    dir.write(
+        "rules/wrong.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    dir.write("rules/by_source.yml", BY_SOURCE);
+    let span = format!("timespan: {by_user_span}");
+    dir.write("rules/by_user.yml", BY_USER.replace("timespan: 30s", &span));
+    dir
+}
+
+/// Hunts the folder's logs with its rules: exit code, alerts and summary.
+fn hunt_chains(dir: &TempDir, threads: &str, cap: Option<&str>) -> (Option<i32>, String, String) {
+    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
+    let mut args = vec!["hunt", s(&logs), "-r", s(&rules), "-j", threads];
+    if let Some(cap) = cap {
+        args.extend(["--max-groups", cap]);
+    }
+    let out = tansa(&args);
+    (out.status.code(), stdout(&out), stderr(&out))
+}
+
+/// The summary's correlation counts, without the time the stage took.
+fn correlation_counts(summary: &str) -> String {
+    let line = summary
+        .lines()
+        .find(|l| l.contains("over the group cap"))
+        .unwrap_or_else(|| panic!("no correlation summary: {summary}"));
+    line[..line.rfind(';').unwrap()].to_string()
+}
+
 /// Two correlations that share nothing but their input: each runs on its own thread with
 /// `-j 2`, and the cap on live groups still holds over both as if they ran as one.
 #[test]
 fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
-    let dir = TempDir::new("chains");
     // First three sources fail for one user (three groups by source, one by user), then,
     // once those have expired, one source fails for three users (one and three): each
     // correlation holds three groups at its peak, both together never more than four.
@@ -943,23 +977,8 @@ fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
             .enumerate()
             .map(|(i, user)| failed_logon(&format!("2024-05-01T09:30:0{i}Z"), user, "10.0.0.9")),
     );
-    dir.evtx("logs/Security.evtx", &events);
-    dir.write(
-        "rules/wrong.yml",
-        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
-    );
-    dir.write("rules/by_source.yml", BY_SOURCE);
-    dir.write("rules/by_user.yml", BY_USER);
-    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
-    let run = |threads: &str, cap: Option<&str>| {
-        let mut args = vec!["hunt", s(&logs), "-r", s(&rules)];
-        args.extend(["-j", threads]);
-        if let Some(cap) = cap {
-            args.extend(["--max-groups", cap]);
-        }
-        let out = tansa(&args);
-        (out.status.code(), stdout(&out), stderr(&out))
-    };
+    let dir = two_chains("chains", &events, "30s");
+    let run = |threads, cap| hunt_chains(&dir, threads, cap);
     let peak = |summary: &str| {
         let at = summary
             .find(" live group(s)")
@@ -995,16 +1014,12 @@ fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
         summary.contains("2 match(es) were not correlated"),
         "{summary}"
     );
-    let counts = |summary: &str| {
-        let line = summary
-            .lines()
-            .find(|l| l.contains("over the group cap"))
-            .unwrap();
-        line[..line.rfind(';').unwrap()].to_string()
-    };
     let (code_two, two, summary_two) = run("2", Some("3"));
     assert_eq!((code_two, &two), (code, &one), "{summary_two}");
-    assert_eq!(counts(&summary_two), counts(&summary));
+    assert_eq!(
+        correlation_counts(&summary_two),
+        correlation_counts(&summary)
+    );
 }
 
 /// Thousands of groups at once: a thread running chains apart sees (it looks every 4,096
@@ -1012,7 +1027,6 @@ fn correlations_run_apart_keep_the_cap_and_the_output_of_one_thread() {
 /// as one, with the alerts and the left-out matches of one thread.
 #[test]
 fn chains_apart_that_reach_the_cap_together_stop_and_run_as_one() {
-    let dir = TempDir::new("chains-cap");
     let start = at("2024-05-01T09:00:00Z");
     let events: Vec<EventSpec> = (0..6000)
         .map(|i: i64| {
@@ -1021,36 +1035,11 @@ fn chains_apart_that_reach_the_cap_together_stop_and_run_as_one() {
             failed_logon(&time.to_string(), &format!("user{i}"), &ip)
         })
         .collect();
-    dir.evtx("logs/Security.evtx", &events);
-    dir.write(
-        "rules/wrong.yml",
-        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
-    );
-    dir.write("rules/by_source.yml", BY_SOURCE);
     // Both windows long enough to hold every group of the run.
-    dir.write(
-        "rules/by_user.yml",
-        BY_USER.replace("timespan: 30s", "timespan: 10m"),
-    );
-    let (logs, rules) = (dir.join("logs"), dir.join("rules"));
-    let run = |threads: &str| {
-        let out = tansa(&[
-            "hunt",
-            s(&logs),
-            "-r",
-            s(&rules),
-            "-j",
-            threads,
-            "--max-groups",
-            "5000",
-        ]);
-        let summary = stderr(&out);
-        let counts = summary
-            .lines()
-            .find(|l| l.contains("over the group cap"))
-            .map(|l| l[..l.rfind(';').unwrap()].to_string())
-            .unwrap_or_else(|| panic!("{summary}"));
-        (out.status.code(), stdout(&out), counts)
+    let dir = two_chains("chains-cap", &events, "10m");
+    let run = |threads| {
+        let (code, alerts, summary) = hunt_chains(&dir, threads, Some("5000"));
+        (code, alerts, correlation_counts(&summary))
     };
     let one = run("1");
     assert_eq!(one.0, Some(4));

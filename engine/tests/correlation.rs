@@ -536,23 +536,13 @@ fn groups_past_the_cap_are_counted_not_lost_silently() {
     assert_eq!(stats.peak_groups, 1);
 }
 
-/// Correlations in three independent chains: a brute force and the success after it, a
-/// spray, and a whole-window upper bound.
-const THREE_CHAINS: &str = "title: Brute force
-id: bf
-name: brute_force
-correlation:
-  type: event_count
-  rules: [failed_logon]
-  group-by: [IpAddress]
-  timespan: 60s
-  condition: {gte: 3}
----
-title: Then a success
+/// With `BRUTE_FORCE`, correlations in three independent chains: the brute force and the
+/// success after it, a spray, and a whole-window upper bound.
+const TWO_MORE_CHAINS: &str = "title: Then a success
 id: then
 correlation:
   type: temporal_ordered
-  rules: [brute_force, successful_logon]
+  rules: [bf, successful_logon]
   group-by: [IpAddress]
   timespan: 120s
 ---
@@ -577,7 +567,7 @@ correlation:
 
 #[test]
 fn chains_run_apart_fire_what_one_correlator_fires() {
-    let p = program(THREE_CHAINS);
+    let p = program(&format!("{BRUTE_FORCE}---\n{TWO_MORE_CHAINS}"));
     let plan = p.correlations();
     let chains = plan.chains();
     let id = |node: u32| plan.nodes()[node as usize].info.meta.id.as_str();
