@@ -985,17 +985,13 @@ fn write_value(kind: u8, bytes: &[u8], out: &mut String) {
 /// XML cannot hold (C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates).
 fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
     // Mostly printable ASCII: narrowed in one pass, four units at a time while they are
-    // all U+0020..U+007F, into a block pushed as one string. The first unit past ASCII
-    // hands the rest to the general path.
+    // all U+0020..U+007F, each pushed as a character known to be ASCII (a byte, no
+    // validation). The first unit past ASCII hands the rest to the general path.
     let bytes = &bytes[..bytes.len() & !1];
-    let mut narrow = [0u8; 256];
-    let mut filled = 0;
+    out.reserve(bytes.len() / 2);
+    let ascii = |unit: u64| char::from((unit & 0x7F) as u8);
     let mut at = 0;
     while at < bytes.len() {
-        if filled + 4 > narrow.len() {
-            push_ascii(&narrow[..filled], out);
-            filled = 0;
-        }
         if let Some(four) = bytes.get(at..at + 8) {
             let w = u64::from_le_bytes([
                 four[0], four[1], four[2], four[3], four[4], four[5], four[6], four[7],
@@ -1003,13 +999,7 @@ fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
             // Each unit below 0x80, and each at least 0x20 (adding 0x60 sets its bit 7).
             const LOW7: u64 = 0x0080_0080_0080_0080;
             if w & 0xFF80_FF80_FF80_FF80 == 0 && (w + 0x0060_0060_0060_0060) & LOW7 == LOW7 {
-                narrow[filled..filled + 4].copy_from_slice(&[
-                    w as u8,
-                    (w >> 16) as u8,
-                    (w >> 32) as u8,
-                    (w >> 48) as u8,
-                ]);
-                filled += 4;
+                out.extend([ascii(w), ascii(w >> 16), ascii(w >> 32), ascii(w >> 48)]);
                 at += 8;
                 continue;
             }
@@ -1019,13 +1009,10 @@ fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
             break;
         }
         if (0x20..0x80).contains(&unit) || matches!(unit, 0x09 | 0x0A | 0x0D) {
-            narrow[filled] = unit as u8;
-            filled += 1;
+            out.push(ascii(u64::from(unit)));
             at += 2;
             continue;
         }
-        push_ascii(&narrow[..filled], out);
-        filled = 0;
         let rest = &bytes[at..];
         let end = match to_nul {
             true => rest
@@ -1037,7 +1024,6 @@ fn write_utf16(bytes: &[u8], to_nul: bool, out: &mut String) {
         write_utf16_chars(&rest[..end], out);
         break;
     }
-    push_ascii(&narrow[..filled], out);
 }
 
 /// `write_utf16` one character at a time, for text that needs it.
