@@ -459,8 +459,12 @@ mod tests {
     }
 
     fn output(sorter: Sorter) -> Vec<String> {
+        lines(&sorter.into_sorted())
+    }
+
+    fn lines(sorted: &Sorted) -> Vec<String> {
         let mut out = Vec::new();
-        sorter
+        sorted
             .for_each(|_, line| {
                 out.push(String::from_utf8(line.to_vec()).unwrap());
                 Ok(())
@@ -523,16 +527,7 @@ mod tests {
         let expected = output(in_memory);
         let sorted = spilling.into_sorted();
         assert_eq!(sorted.len(), 3000);
-        let read = || {
-            let mut out = Vec::new();
-            sorted
-                .for_each(|_, line| {
-                    out.push(String::from_utf8(line.to_vec()).unwrap());
-                    Ok(())
-                })
-                .unwrap();
-            out
-        };
+        let read = || lines(&sorted);
         let (first, second) = std::thread::scope(|scope| {
             let first = scope.spawn(read);
             let second = scope.spawn(read);
