@@ -375,14 +375,18 @@ impl Program {
 fn stamp_matches(
     automaton: &Automaton,
     value: &[u8],
-
     stamp: u32,
     hits: &mut [u32],
     found: &mut Vec<u32>,
 ) {
-    // Most values hold no needle; the non-overlapping search has a prefilter that says so
-    // far faster than walking the overlapping one.
-    if !automaton.ac.is_match(value) {
+    // Most values hold no needle; the gate (or, past its size, the non-overlapping search)
+    // says so faster than the overlapping walk (see `compile/literals.rs`).
+    if !automaton
+        .gate
+        .as_ref()
+        .unwrap_or(&automaton.ac)
+        .is_match(value)
+    {
         return;
     }
     for m in automaton.ac.find_overlapping_iter(value) {

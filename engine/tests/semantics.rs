@@ -85,6 +85,28 @@ fn contains_startswith_endswith_and_all() {
 }
 
 #[test]
+fn contains_finds_needles_that_overlap_with_few_needles_on_a_field_and_with_many() {
+    // Up to 64 needles on a field, a gate says whether any occurs before the automaton
+    // finds them all; past 64 there is no gate. Either way a needle found first must not
+    // hide the ones that overlap it.
+    for fillers in [0, 70] {
+        let filler: Vec<String> = (0..fillers).map(|i| format!("'zz{i}zz'")).collect();
+        let p = rule(&format!(
+            "  sel:\n    F|contains|all: [abc, bcd, cd, d]\n  other:\n    F|contains: [{}]\n  \
+             condition: sel or other\n",
+            if filler.is_empty() {
+                "qqq".to_string()
+            } else {
+                filler.join(", ")
+            }
+        ));
+        assert!(hits(&p, &[("F", "xABCDx")]), "{fillers} fillers");
+        assert!(!hits(&p, &[("F", "xabcx")]), "{fillers} fillers");
+        assert!(hits(&p, &[("F", "zz69zz")]) == (fillers == 70));
+    }
+}
+
+#[test]
 fn null_empty_and_absent() {
     let null = rule("  sel:\n    F: null\n  condition: sel\n");
     let empty = rule("  sel:\n    F: ''\n  condition: sel\n");
