@@ -213,6 +213,10 @@ fn run_inner(args: &HuntArgs) -> Result<u8> {
     } else {
         print_problems(&discovered, &report);
     }
+    // The process ends here: freeing the compiled rules one allocation at a time would
+    // only delay the exit (about 60 million instructions, 3% of a hunt over the corpus
+    // folder with SigmaHQ's rules).
+    std::mem::forget(ruleset);
     Ok(if partial {
         exit::PARTIAL
     } else if args.fail_on_alert && alert_count > 0 {
