@@ -194,27 +194,18 @@ impl Builder {
                 self.count(at, 1)?;
                 let plain = style == ScalarStyle::Plain;
                 let core = tag.as_deref().and_then(Tag::core_suffix);
-                if let Some(Open {
-                    kind:
-                        OpenKind::Map {
-                            key: key @ None,
-                            merging,
-                            ..
-                        },
-                    ..
-                }) = self.open.last_mut()
-                {
+                let text = text.into_owned();
+                if self.wants_key() {
                     // A key is text, whatever YAML would type it as (`4624:` is a key too).
-                    let text = text.into_owned();
-                    *merging = plain && tag.is_none() && text == "<<";
                     if anchor != 0 {
                         let value = scalar(text.clone(), plain, core);
                         self.anchors.push((anchor, Node { pos: at, value }));
                     }
-                    *key = Some(Key { pos: at, text });
+                    let merge = plain && tag.is_none() && text == "<<";
+                    self.set_key(Key { pos: at, text }, merge);
                     return Ok(());
                 }
-                let value = scalar(text.into_owned(), plain, core);
+                let value = scalar(text, plain, core);
                 self.complete(Node { pos: at, value }, anchor)
             }
             Event::SequenceStart(_, anchor, _) => self.start(at, anchor, OpenKind::Seq(Vec::new())),
@@ -242,27 +233,42 @@ impl Builder {
                     value: anchored.value.clone(),
                 };
                 self.count(at, nodes)?;
-                if let Some(Open {
-                    kind:
-                        OpenKind::Map {
-                            key: key @ None,
-                            merging,
-                            ..
-                        },
-                    ..
-                }) = self.open.last_mut()
-                {
+                if self.wants_key() {
                     let Value::Scalar { text, .. } = node.value else {
                         return Err(error(at, "a mapping key must be a scalar"));
                     };
-                    *merging = false;
-                    *key = Some(Key { pos: at, text });
+                    self.set_key(Key { pos: at, text }, false);
                     return Ok(());
                 }
                 self.complete(node, 0)
             }
             // Stream and document boundaries (a document's root completes it), comments.
             _ => Ok(()),
+        }
+    }
+
+    /// Whether the collection being read is a mapping waiting for its next key.
+    fn wants_key(&self) -> bool {
+        matches!(
+            self.open.last(),
+            Some(Open {
+                kind: OpenKind::Map { key: None, .. },
+                ..
+            })
+        )
+    }
+
+    /// Gives the mapping being read the key of its next value (`merge`: a `<<` merge key).
+    fn set_key(&mut self, key: Key, merge: bool) {
+        if let Some(Open {
+            kind: OpenKind::Map {
+                key: slot, merging, ..
+            },
+            ..
+        }) = self.open.last_mut()
+        {
+            *slot = Some(key);
+            *merging = merge;
         }
     }
 
@@ -279,11 +285,7 @@ impl Builder {
 
     fn start(&mut self, at: Pos, anchor: usize, kind: OpenKind) -> Result<(), YamlError> {
         self.count(at, 1)?;
-        if let Some(Open {
-            kind: OpenKind::Map { key: None, .. },
-            ..
-        }) = self.open.last()
-        {
+        if self.wants_key() {
             return Err(error(at, "a mapping key must be a scalar"));
         }
         if self.open.len() == MAX_DEPTH {
