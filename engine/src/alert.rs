@@ -53,14 +53,14 @@ pub struct Alert<'a> {
     pub matched: Vec<MatchedRef>,
     pub event: EventFields<'a>,
     /// Words for the codes in the event (see `enrich`), by field, in record order.
-    pub enrichment: Pairs,
+    pub enrichment: Pairs<'a>,
 }
 
 /// `(name, text)` pairs written as a JSON object in their order.
 #[derive(Debug, Clone, Default)]
-pub struct Pairs(pub Vec<(String, String)>);
+pub struct Pairs<'a>(pub Vec<(&'a str, &'a str)>);
 
-impl Serialize for Pairs {
+impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (name, text) in &self.0 {

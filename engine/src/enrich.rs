@@ -157,15 +157,15 @@ impl Enrichment {
 
     /// Explanations for an event's fields, in record order: `(field, text)`.
     pub fn explain<'a>(
-        &self,
+        &'a self,
         channel: Option<&str>,
         fields: impl Iterator<Item = (&'a str, &'a str)>,
         lang: Lang,
-    ) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
         let mut buffer = [0u8; FOLD_BUFFER];
         for (name, value) in fields {
-            if out.iter().any(|(n, _)| n == name) {
+            if out.iter().any(|(n, _)| *n == name) {
                 continue;
             }
             let text = if name == "EventID" {
@@ -178,7 +178,7 @@ impl Enrichment {
                 None
             };
             if let Some(text) = text {
-                out.push((name.to_string(), text.get(lang).to_string()));
+                out.push((name, text.get(lang)));
             }
         }
         out
@@ -263,7 +263,11 @@ mod tests {
     use super::*;
 
     fn explain(tables: &Enrichment, fields: &[(&str, &str)], lang: Lang) -> Vec<(String, String)> {
-        tables.explain(Some("Security"), fields.iter().copied(), lang)
+        tables
+            .explain(Some("Security"), fields.iter().copied(), lang)
+            .into_iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect()
     }
 
     #[test]
@@ -316,6 +320,7 @@ mod tests {
     fn codes_channels_and_sids_match_in_any_case_and_any_length() {
         let mut tables = Enrichment::builtin();
         let long = "É".repeat(60);
+        let custom = "é".repeat(60);
         tables
             .merge_text(&format!("fields:\n  Custom:\n    {long}: {{en: long}}\n"))
             .unwrap();
@@ -327,12 +332,12 @@ mod tests {
                 ("MemberSid", "s-1-5-32-544"),
                 ("TargetSid", "s-1-5-21-1111111111-2222222222-3333333333-512"),
                 ("OtherSid", "S-1-5-21-1-2-512-7"),
-                ("Custom", &"é".repeat(60)),
+                ("Custom", &custom),
             ]
             .into_iter(),
             Lang::En,
         );
-        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();
         assert_eq!(
             names,
             ["EventID", "SubStatus", "MemberSid", "TargetSid", "Custom"],
