@@ -109,35 +109,51 @@ impl Serialize for EventFields<'_> {
         // Names rarely repeat, but finding the ones that do by comparing every pair of
         // names cost more than writing the alert: a hash of each name turns that into a
         // comparison of numbers, and the strings are compared only when two hashes agree.
+        // One vector per alert, not three: each field with its name's hash, the first
+        // field of its name, and (for that first) how many fields share the name.
+        struct Field<'e> {
+            hash: u64,
+            name: &'e str,
+            value: &'e str,
+            first: usize,
+            count: u32,
+        }
         let hasher = FxBuild::default();
-        let fields: Vec<(u64, &str, &str)> = self
+        let mut fields: Vec<Field> = self
             .0
             .fields()
-            .map(|(name, value)| (hasher.hash_one(name), name, value))
+            .map(|(name, value)| Field {
+                hash: hasher.hash_one(name),
+                name,
+                value,
+                first: 0,
+                count: 0,
+            })
             .collect();
-        // For each field, the first field of its name; for that first, how many share it.
-        let mut first = Vec::with_capacity(fields.len());
-        let mut count = vec![0u32; fields.len()];
-        for (i, (hash, name, _)) in fields.iter().enumerate() {
-            let earlier =
-                (0..i).find(|&j| first[j] == j && fields[j].0 == *hash && fields[j].1 == *name);
-            let of = earlier.unwrap_or(i);
-            first.push(of);
-            count[of] += 1;
+        for i in 0..fields.len() {
+            let (hash, name) = (fields[i].hash, fields[i].name);
+            let of = fields[..i]
+                .iter()
+                .enumerate()
+                .find(|(j, e)| e.first == *j && e.hash == hash && e.name == name)
+                .map_or(i, |(j, _)| j);
+            fields[i].first = of;
+            fields[of].count += 1;
         }
-        let distinct = count.iter().filter(|&&c| c > 0).count();
+        let distinct = fields.iter().filter(|f| f.count > 0).count();
         let mut map = serializer.serialize_map(Some(distinct))?;
-        for (i, &(_, name, value)) in fields.iter().enumerate() {
-            match count[i] {
+        for (i, field) in fields.iter().enumerate() {
+            match field.count {
                 // A later value of a name already written.
                 0 => {}
-                1 => map.serialize_entry(name, value)?,
+                1 => map.serialize_entry(field.name, field.value)?,
                 _ => {
-                    let values: Vec<&str> = (i..fields.len())
-                        .filter(|&k| first[k] == i)
-                        .map(|k| fields[k].2)
+                    let values: Vec<&str> = fields[i..]
+                        .iter()
+                        .filter(|f| f.first == i)
+                        .map(|f| f.value)
                         .collect();
-                    map.serialize_entry(name, &values)?;
+                    map.serialize_entry(field.name, &values)?;
                 }
             }
         }
