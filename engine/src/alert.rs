@@ -50,7 +50,7 @@ pub struct Alert<'a> {
     pub event_id: Option<u32>,
     pub record_id: u64,
     pub source: SourceRef,
-    pub matched: Vec<MatchedRef>,
+    pub matched: Vec<MatchedRef<'a>>,
     pub event: EventFields<'a>,
     /// Words for the codes in the event (see `enrich`), by field, in record order.
     pub enrichment: Pairs<'a>,
@@ -94,9 +94,9 @@ pub struct SourceRef {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct MatchedRef {
-    pub selection: String,
-    pub fields: Vec<String>,
+pub struct MatchedRef<'a> {
+    pub selection: &'a str,
+    pub fields: Vec<&'a str>,
 }
 
 /// The event's fields as a JSON object in record order; a name that repeats maps to an
@@ -170,7 +170,7 @@ pub struct Detection<'a> {
     pub source_file: &'a str,
     pub format: &'static str,
     pub event: &'a Event,
-    pub matched: Vec<MatchedSelection>,
+    pub matched: Vec<MatchedSelection<'a>>,
     pub lang: Lang,
     pub enrichment: &'a Enrichment,
 }

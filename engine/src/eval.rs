@@ -78,10 +78,10 @@ impl Candidates<'_> {
 
 /// What matched in one selection, for an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MatchedSelection {
-    pub name: String,
+pub struct MatchedSelection<'a> {
+    pub name: &'a str,
     /// Fields whose checks held (for keyword searches: the fields that held the keyword).
-    pub fields: Vec<String>,
+    pub fields: Vec<&'a str>,
 }
 
 impl Program {
@@ -166,12 +166,12 @@ impl Program {
     }
 
     /// Which selections of a matching rule held, and on which fields.
-    pub fn explain(
-        &self,
+    pub fn explain<'a>(
+        &'a self,
         index: u32,
-        event: &Event,
+        event: &'a Event,
         scratch: &mut Scratch,
-    ) -> Vec<MatchedSelection> {
+    ) -> Vec<MatchedSelection<'a>> {
         scratch.begin(self);
         let rule = &self.rules[index as usize];
         let mut out = Vec::new();
@@ -181,21 +181,18 @@ impl Program {
             }
             let mut fields = Vec::new();
             self.matched_fields(rule, expr, event, scratch, &mut fields);
-            out.push(MatchedSelection {
-                name: name.to_string(),
-                fields,
-            });
+            out.push(MatchedSelection { name, fields });
         }
         out
     }
 
-    fn matched_fields(
-        &self,
-        rule: &CompiledRule,
+    fn matched_fields<'a>(
+        &'a self,
+        rule: &'a CompiledRule,
         expr: &Expr,
-        event: &Event,
+        event: &'a Event,
         scratch: &mut Scratch,
-        out: &mut Vec<String>,
+        out: &mut Vec<&'a str>,
     ) {
         match expr {
             Expr::Check(i) => {
@@ -203,14 +200,14 @@ impl Program {
                 if !self.check(check, event, scratch) {
                     return;
                 }
-                let names: Vec<String> = match check.subject {
-                    Subject::Field(_) => vec![check.field.to_string()],
-                    Subject::Keywords(_) => keyword_fields(check, event),
-                };
-                for name in names {
+                let mut add = |name: &'a str| {
                     if !out.contains(&name) {
                         out.push(name);
                     }
+                };
+                match check.subject {
+                    Subject::Field(_) => add(&check.field),
+                    Subject::Keywords(_) => keyword_fields(check, event, add),
                 }
             }
             Expr::Selection(i) => {
@@ -418,17 +415,15 @@ fn any_value(subject: Subject, event: &Event, mut f: impl FnMut(&str) -> bool) -
     }
 }
 
-/// The names of the fields whose values hold one of a keyword check's patterns.
-fn keyword_fields(check: &Check, event: &Event) -> Vec<String> {
-    let mut names = Vec::new();
+/// Gives `add` the name of each field whose value holds one of a keyword check's patterns.
+fn keyword_fields<'a>(check: &Check, event: &'a Event, mut add: impl FnMut(&'a str)) {
     for (name, value) in event.fields() {
         let hit = check.tests.iter().any(|t| match t {
             ValueTest::Str(patterns) => patterns.iter().any(|p: &StrPattern| p.test(value)),
             _ => false,
         });
-        if hit && !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
+        if hit {
+            add(name);
         }
     }
-    names
 }
