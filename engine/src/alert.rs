@@ -33,41 +33,75 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A detection alert. It borrows from the event it is about: serialized at once, it never
 /// outlives it, and copying every field of every matched event into strings of its own was
 /// most of the allocator's work on a collection of many small logs.
-#[derive(Debug, Clone, Serialize)]
+///
+/// It is written only by `write_entry`: its head through serde, then the event and its
+/// enrichment, the bulk of an alert's strings, by `push_json_str`, which copies a string
+/// that needs no escaping whole where serde_json inspects it a byte at a time.
+#[derive(Debug, Clone)]
 pub struct Alert<'a> {
-    pub schema_version: u32,
-    pub id: String,
-    /// `detection` for one event and one rule.
-    pub kind: &'static str,
-    /// The language of the rule's texts and of `enrichment` (`en`, `ja`).
-    pub lang: &'static str,
-    /// The event's time, UTC, RFC 3339 with 7 fractional digits (EVTX's resolution).
-    pub time: Option<String>,
-    pub rule: RuleHole,
-    pub host: Option<&'a str>,
-    pub channel: Option<&'a str>,
-    pub provider: Option<&'a str>,
-    pub event_id: Option<u32>,
-    pub record_id: u64,
-    pub source: SourceRef,
-    pub matched: Vec<MatchedRef<'a>>,
-    pub event: EventFields<'a>,
+    head: AlertHead<'a>,
+    event: EventFields<'a>,
     /// Words for the codes in the event (see `enrich`), by field, in record order.
-    pub enrichment: Pairs<'a>,
+    enrichment: Pairs<'a>,
+}
+
+/// An alert's fields before `event` and `enrichment`, in the order they are written.
+#[derive(Debug, Clone, Serialize)]
+struct AlertHead<'a> {
+    schema_version: u32,
+    id: String,
+    /// `detection` for one event and one rule.
+    kind: &'static str,
+    /// The language of the rule's texts and of `enrichment` (`en`, `ja`).
+    lang: &'static str,
+    /// The event's time, UTC, RFC 3339 with 7 fractional digits (EVTX's resolution).
+    time: Option<String>,
+    rule: RuleHole,
+    host: Option<&'a str>,
+    channel: Option<&'a str>,
+    provider: Option<&'a str>,
+    event_id: Option<u32>,
+    record_id: u64,
+    source: SourceRef,
+    matched: Vec<MatchedRef<'a>>,
 }
 
 /// `(name, text)` pairs written as a JSON object in their order.
 #[derive(Debug, Clone, Default)]
 pub struct Pairs<'a>(pub Vec<(&'a str, &'a str)>);
 
-impl Serialize for Pairs<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, text) in &self.0 {
-            map.serialize_entry(name, text)?;
+impl Pairs<'_> {
+    /// Appends the pairs as a JSON object, as serde_json would write it.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (name, text)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(name, out);
+            out.push(b':');
+            push_json_str(text, out);
         }
-        map.end()
+        out.push(b'}');
     }
+}
+
+/// Appends `text` as a JSON string, byte for byte as serde_json writes it: copied whole
+/// unless it holds a quote, a backslash or a control character, which serde_json escapes.
+fn push_json_str(text: &str, out: &mut Vec<u8>) {
+    // No early exit: over the short strings of events the whole test runs as a few wide
+    // comparisons.
+    let plain = text.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if !plain {
+        serde_json::to_writer(&mut *out, text).expect("strings always serialize");
+        return;
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,20 +138,23 @@ pub struct MatchedRef<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct EventFields<'a>(pub &'a Event);
 
-impl Serialize for EventFields<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Names rarely repeat, but finding the ones that do by comparing every pair of
-        // names cost more than writing the alert: a hash of each name turns that into a
-        // comparison of numbers, and the strings are compared only when two hashes agree.
-        // One vector per alert, not three: each field with its name's hash, the first
-        // field of its name, and (for that first) how many fields share the name.
-        struct Field<'e> {
-            hash: u64,
-            name: &'e str,
-            value: &'e str,
-            first: usize,
-            count: u32,
-        }
+/// A field of an event with what grouping its name needs.
+struct Field<'e> {
+    hash: u64,
+    name: &'e str,
+    value: &'e str,
+    /// The first field of its name.
+    first: usize,
+    /// For that first field: how many share the name.
+    count: u32,
+}
+
+impl<'e> EventFields<'e> {
+    /// The fields in record order, each knowing the first of its name. Names rarely
+    /// repeat, but finding the ones that do by comparing every pair of names cost more
+    /// than writing the alert: a hash of each name turns that into a comparison of
+    /// numbers, and the strings are compared only when two hashes agree.
+    fn grouped(&self) -> Vec<Field<'e>> {
         let hasher = FxBuild::default();
         let mut fields: Vec<Field> = self
             .0
@@ -140,6 +177,52 @@ impl Serialize for EventFields<'_> {
             fields[i].first = of;
             fields[of].count += 1;
         }
+        fields
+    }
+
+    /// The values of the name first written by field `i`.
+    fn values<'f>(fields: &'f [Field<'e>], i: usize) -> impl Iterator<Item = &'e str> + 'f {
+        fields[i..]
+            .iter()
+            .filter(move |f| f.first == i)
+            .map(|f| f.value)
+    }
+
+    /// Appends the fields as a JSON object, as their `Serialize` writes it.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let fields = self.grouped();
+        out.push(b'{');
+        let mut written = 0;
+        for (i, field) in fields.iter().enumerate() {
+            if field.count == 0 {
+                continue;
+            }
+            if written > 0 {
+                out.push(b',');
+            }
+            written += 1;
+            push_json_str(field.name, out);
+            out.push(b':');
+            if field.count == 1 {
+                push_json_str(field.value, out);
+                continue;
+            }
+            out.push(b'[');
+            for (k, value) in Self::values(&fields, i).enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                push_json_str(value, out);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+}
+
+impl Serialize for EventFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self.grouped();
         let distinct = fields.iter().filter(|f| f.count > 0).count();
         let mut map = serializer.serialize_map(Some(distinct))?;
         for (i, field) in fields.iter().enumerate() {
@@ -148,11 +231,7 @@ impl Serialize for EventFields<'_> {
                 0 => {}
                 1 => map.serialize_entry(field.name, field.value)?,
                 _ => {
-                    let values: Vec<&str> = fields[i..]
-                        .iter()
-                        .filter(|f| f.first == i)
-                        .map(|f| f.value)
-                        .collect();
+                    let values: Vec<&str> = Self::values(&fields, i).collect();
                     map.serialize_entry(field.name, &values)?;
                 }
             }
@@ -229,7 +308,7 @@ impl<'a> Alert<'a> {
             d.record_id,
         );
         let enrichment = d.enrichment.explain(channel, event.fields(), d.lang);
-        Alert {
+        let head = AlertHead {
             schema_version: SCHEMA_VERSION,
             id,
             kind: "detection",
@@ -253,6 +332,9 @@ impl<'a> Alert<'a> {
                     fields: m.fields,
                 })
                 .collect(),
+        };
+        Alert {
+            head,
             event: EventFields(event),
             enrichment: Pairs(enrichment),
         }
@@ -260,7 +342,15 @@ impl<'a> Alert<'a> {
 
     /// Appends the alert to `out` as an entry of rule number `rule` (see `RuleTexts`).
     pub fn write_entry(&self, rule: u32, out: &mut Vec<u8>) {
-        write_entry(rule, self, out)
+        write_entry(rule, &self.head, out);
+        // The head's object is reopened for the last two fields.
+        let closing = out.pop();
+        debug_assert_eq!(closing, Some(b'}'));
+        out.extend_from_slice(b",\"event\":");
+        self.event.write_json(out);
+        out.extend_from_slice(b",\"enrichment\":");
+        self.enrichment.write_json(out);
+        out.push(b'}');
     }
 }
 
@@ -600,7 +690,7 @@ mod tests {
         /// when there are several: as the plain reading of that sentence would write it.
         #[test]
         fn event_fields_group_repeated_names_as_the_plain_reading_does(
-            fields in proptest::collection::vec(("[a-d]{1,2}", "[xy]{0,2}"), 0..24)
+            fields in proptest::collection::vec(("[a-d\"]{1,2}", "[xy\\\\\n\u{1}é]{0,3}"), 0..24)
         ) {
             let mut event = Event::new();
             for (name, value) in &fields {
@@ -629,7 +719,41 @@ mod tests {
                 };
             }
             expected.push('}');
-            proptest::prop_assert_eq!(serde_json::to_string(&EventFields(&event)).unwrap(), expected);
+            proptest::prop_assert_eq!(serde_json::to_string(&EventFields(&event)).unwrap(), expected.clone());
+            // The direct writing of alerts makes the same bytes.
+            let mut direct = Vec::new();
+            EventFields(&event).write_json(&mut direct);
+            proptest::prop_assert_eq!(String::from_utf8(direct).unwrap(), expected);
+        }
+
+        /// Strings and pairs written directly are what serde_json writes.
+        #[test]
+        fn json_strings_written_directly_are_serde_json_s(
+            pairs in proptest::collection::vec((".{0,12}", "[ -~\\x00-\\x1f\u{7f}é\u{3042}\u{1F600}]{0,40}"), 0..6)
+        ) {
+            let mut direct = Vec::new();
+            let borrowed: Vec<(&str, &str)> =
+                pairs.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            Pairs(borrowed).write_json(&mut direct);
+            let map: serde_json::Map<String, serde_json::Value> = pairs
+                .iter()
+                .map(|(n, t)| (n.clone(), serde_json::Value::String(t.clone())))
+                .collect();
+            // A repeated name: serde_json's map keeps one, the pairs both; compare only
+            // when the names are distinct.
+            if map.len() == pairs.len() {
+                let mut expected = String::from("{");
+                for (i, (n, t)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        expected.push(',');
+                    }
+                    expected += &serde_json::to_string(n).unwrap();
+                    expected.push(':');
+                    expected += &serde_json::to_string(t).unwrap();
+                }
+                expected.push('}');
+                proptest::prop_assert_eq!(String::from_utf8(direct).unwrap(), expected);
+            }
         }
     }
 
