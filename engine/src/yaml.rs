@@ -674,6 +674,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the text, reading it gives a tree or an error with a position; it
+        /// never panics.
+        #[test]
+        fn any_text_reads_or_fails_cleanly(
+            text in "([a-c:\\-\\[\\]{},&*<!'\" ?|>#~\n]|  ){0,60}"
+        ) {
+            if let Err(e) = parse_documents(&text) {
+                proptest::prop_assert!(e.pos.line >= 1, "{:?}", e);
+            }
+        }
+    }
+
     #[test]
     fn several_documents() {
         let docs = parse_documents("a: 1\n---\nb: 2\n").unwrap();
