@@ -7,7 +7,7 @@
 //! allocates for a record unless a rule needs Unicode case folding.
 
 use crate::compile::literals::{Automaton, Subject};
-use crate::compile::matcher::{StrPattern, literal_test};
+use crate::compile::matcher::{Cidr, StrPattern, literal_test};
 use crate::compile::route::{Bucket, Channel};
 use crate::compile::{Check, CompiledRule, Expr, Program, ValueTest};
 use crate::event::Event;
@@ -269,9 +269,7 @@ impl Program {
                 Subject::Field(id) => event.has(id) == *expected,
                 Subject::Keywords(_) => false,
             },
-            ValueTest::Cidr(nets) => {
-                any_value(subject, event, |v| nets.iter().any(|n| n.contains(v)))
-            }
+            ValueTest::Cidr(nets) => any_value(subject, event, |v| Cidr::any_contains(nets, v)),
             ValueTest::Number { op, value } => any_value(subject, event, |v| {
                 crate::compile::matcher::parse_number(v).is_some_and(|x| op.holds(x, *value))
             }),

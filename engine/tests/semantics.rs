@@ -223,6 +223,15 @@ fn cidr_v4_and_v6() {
     assert!(hits(&p, &[("IpAddress", "fe80::1")]));
     assert!(!hits(&p, &[("IpAddress", "192.168.1.1")]));
     assert!(!hits(&p, &[("IpAddress", "-")]));
+    // A list's networks are tested together, `all` one by one, null beside them.
+    let all =
+        rule("  sel:\n    IpAddress|cidr|all: ['10.0.0.0/8', '10.1.0.0/16']\n  condition: sel\n");
+    assert!(hits(&all, &[("IpAddress", "10.1.2.3")]));
+    assert!(!hits(&all, &[("IpAddress", "10.2.0.1")]));
+    let or_null = rule("  sel:\n    IpAddress|cidr: [null, '10.0.0.0/8']\n  condition: sel\n");
+    assert!(hits(&or_null, &[("Other", "x")]));
+    assert!(hits(&or_null, &[("IpAddress", "10.9.9.9")]));
+    assert!(!hits(&or_null, &[("IpAddress", "192.168.0.1")]));
     let bad = try_program_with(
         &security_rule("  sel:\n    IpAddress|cidr: '10.0.0.0/40'\n  condition: sel\n"),
         &Options::default(),

@@ -190,6 +190,9 @@ pub(crate) fn compile_item(
         };
         tests.push(compile_value(text, value, &m, subject, context)?);
     }
+    if m.cidr && !m.all {
+        tests = merge_networks(tests);
+    }
     Ok(Check {
         subject,
         field: field_name.into(),
@@ -197,6 +200,25 @@ pub(crate) fn compile_item(
         all: m.all,
         negate: m.neq,
     })
+}
+
+/// A value's networks as one test, so that a value is read as an address once for a
+/// list of networks, not once per network.
+fn merge_networks(tests: Vec<ValueTest>) -> Vec<ValueTest> {
+    let (networks, mut others): (Vec<_>, Vec<_>) = tests
+        .into_iter()
+        .partition(|t| matches!(t, ValueTest::Cidr(_)));
+    let networks: Vec<Cidr> = networks
+        .into_iter()
+        .flat_map(|t| match t {
+            ValueTest::Cidr(nets) => nets.into_vec(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if !networks.is_empty() {
+        others.push(ValueTest::Cidr(networks.into_boxed_slice()));
+    }
+    others
 }
 
 fn compile_value(

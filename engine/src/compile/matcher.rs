@@ -287,9 +287,16 @@ impl Cidr {
     /// Whether `value` is an address in this network. IPv4-mapped IPv6 addresses
     /// (`::ffff:10.0.0.1`, as Windows logs them) count as IPv4.
     pub fn contains(&self, value: &str) -> bool {
-        let Some(addr) = parse_ip(value) else {
-            return false;
-        };
+        parse_ip(value).is_some_and(|addr| self.contains_addr(addr))
+    }
+
+    /// Whether `value` is an address in any of `networks`; the value is read once.
+    pub fn any_contains(networks: &[Cidr], value: &str) -> bool {
+        parse_ip(value).is_some_and(|addr| networks.iter().any(|n| n.contains_addr(addr)))
+    }
+
+    /// Whether an address read by `parse_ip` is in this network.
+    fn contains_addr(&self, addr: IpAddr) -> bool {
         match (self.network, addr) {
             (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(
                 u128::from(u32::from(net)),
