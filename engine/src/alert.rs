@@ -17,12 +17,10 @@ use crate::correlate::{CorrelationInfo, Fired};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
 use crate::event::Event;
-use crate::field::FxBuild;
 use crate::hash::fnv1a128;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -138,9 +136,18 @@ pub struct MatchedRef<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct EventFields<'a>(pub &'a Event);
 
+/// A name's length with its first, middle and last bytes.
+fn fingerprint(name: &str) -> u32 {
+    let bytes = name.as_bytes();
+    let byte = |at: usize| bytes.get(at).map_or(0, |&b| u32::from(b));
+    let len = bytes.len();
+    ((len as u32) << 24) ^ (byte(0) << 16) ^ (byte(len / 2) << 8) ^ byte(len.wrapping_sub(1))
+}
+
 /// A field of an event with what grouping its name needs.
 struct Field<'e> {
-    hash: u64,
+    /// The name's length and three of its bytes: names that differ mostly differ here.
+    print: u32,
     name: &'e str,
     value: &'e str,
     /// The first field of its name.
@@ -152,15 +159,16 @@ struct Field<'e> {
 impl<'e> EventFields<'e> {
     /// The fields in record order, each knowing the first of its name. Names rarely
     /// repeat, but finding the ones that do by comparing every pair of names cost more
-    /// than writing the alert: a hash of each name turns that into a comparison of
-    /// numbers, and the strings are compared only when two hashes agree.
+    /// than writing the alert: a fingerprint of each name turns that into a comparison of
+    /// numbers, and the strings are compared only when two fingerprints agree. (Against an
+    /// Fx hash of the whole name: 487 to 390 million instructions for the 100,849 alerts
+    /// of an archived logons log.)
     fn grouped(&self) -> Vec<Field<'e>> {
-        let hasher = FxBuild::default();
         let mut fields: Vec<Field> = self
             .0
             .fields()
             .map(|(name, value)| Field {
-                hash: hasher.hash_one(name),
+                print: fingerprint(name),
                 name,
                 value,
                 first: 0,
@@ -168,11 +176,11 @@ impl<'e> EventFields<'e> {
             })
             .collect();
         for i in 0..fields.len() {
-            let (hash, name) = (fields[i].hash, fields[i].name);
+            let (print, name) = (fields[i].print, fields[i].name);
             let of = fields[..i]
                 .iter()
                 .enumerate()
-                .find(|(j, e)| e.first == *j && e.hash == hash && e.name == name)
+                .find(|(j, e)| e.first == *j && e.print == print && e.name == name)
                 .map_or(i, |(j, _)| j);
             fields[i].first = of;
             fields[of].count += 1;
