@@ -74,12 +74,40 @@ impl fmt::Display for EnrichmentError {
 
 type Table<V> = HashMap<String, V, FxBuild>;
 
+/// A 256-bit filter of names by their length and first and last bytes: a name not in it is
+/// surely absent, one in it is probably present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NameFilter([u64; 4]);
+
+impl NameFilter {
+    fn bit(name: &str) -> usize {
+        let bytes = name.as_bytes();
+        let (first, last) = (bytes.first().copied(), bytes.last().copied());
+        let mixed =
+            bytes.len() * 31 + usize::from(first.unwrap_or(0)) * 7 + usize::from(last.unwrap_or(0));
+        mixed % 256
+    }
+
+    fn insert(&mut self, name: &str) {
+        let bit = Self::bit(name);
+        self.0[bit / 64] |= 1 << (bit % 64);
+    }
+
+    fn may_hold(&self, name: &str) -> bool {
+        let bit = Self::bit(name);
+        self.0[bit / 64] & (1 << (bit % 64)) != 0
+    }
+}
+
 /// The enrichment tables in force. Every alert looks up each of its event's fields here,
 /// so the tables hash with Fx and are keyed so that a lookup borrows what it looks up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Enrichment {
     /// Field name → lowercase value → text.
     fields: Table<Table<Text>>,
+    /// The names in `fields`, as bits of a small filter (see `NameFilter`): most of an
+    /// event's fields have no table, and the filter says so without hashing the name.
+    field_names: NameFilter,
     /// Lowercase channel → event id → text.
     events: Table<Table<Text>>,
     /// Uppercase SID → text.
@@ -116,6 +144,7 @@ impl Enrichment {
                 match key.text.as_str() {
                     "fields" => {
                         for (field, values) in map(section, "`fields`")? {
+                            self.field_names.insert(&field.text);
                             let table = self.fields.entry(field.text.clone()).or_default();
                             for (value, text) in map(values, "a field's values")? {
                                 table.insert(value.text.to_lowercase(), text_of(text)?);
@@ -170,7 +199,12 @@ impl Enrichment {
             }
             let text = if name == "EventID" {
                 channel.and_then(|c| self.events.get(&*folded(c, false, &mut buffer))?.get(value))
-            } else if let Some(table) = self.fields.get(name) {
+            } else if let Some(table) = self
+                .field_names
+                .may_hold(name)
+                .then(|| self.fields.get(name))
+                .flatten()
+            {
                 table.get(&*folded(value, false, &mut buffer))
             } else if value.starts_with("S-1-") || value.starts_with("s-1-") {
                 self.sid(value)
