@@ -17,6 +17,7 @@ use crate::correlate::{CorrelationInfo, Fired};
 use crate::enrich::{Enrichment, Lang};
 use crate::eval::MatchedSelection;
 use crate::event::Event;
+use crate::field::name_fingerprint;
 use crate::hash::fnv1a128;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -136,14 +137,6 @@ pub struct MatchedRef<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct EventFields<'a>(pub &'a Event);
 
-/// A name's length with its first, middle and last bytes.
-fn fingerprint(name: &str) -> u32 {
-    let bytes = name.as_bytes();
-    let byte = |at: usize| bytes.get(at).map_or(0, |&b| u32::from(b));
-    let len = bytes.len();
-    ((len as u32) << 24) ^ (byte(0) << 16) ^ (byte(len / 2) << 8) ^ byte(len.wrapping_sub(1))
-}
-
 /// A field of an event with what grouping its name needs.
 struct Field<'e> {
     /// The name's length and three of its bytes: names that differ mostly differ here.
@@ -168,7 +161,7 @@ impl<'e> EventFields<'e> {
             .0
             .fields()
             .map(|(name, value)| Field {
-                print: fingerprint(name),
+                print: name_fingerprint(name),
                 name,
                 value,
                 first: 0,

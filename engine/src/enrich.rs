@@ -5,7 +5,7 @@
 //! The tables are data (`enrichment/windows.yml`, built in, from the incident-response
 //! guide's tables); a user file in the same format extends or overrides them entry by entry.
 
-use crate::field::FxBuild;
+use crate::field::{FxBuild, name_fingerprint};
 use crate::yaml::{self, Node, Pos, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -74,18 +74,15 @@ impl fmt::Display for EnrichmentError {
 
 type Table<V> = HashMap<String, V, FxBuild>;
 
-/// A 256-bit filter of names by their length and first and last bytes: a name not in it is
-/// surely absent, one in it is probably present.
+/// A 256-bit filter of names by their fingerprint (`field::name_fingerprint`): a name not
+/// in it is surely absent, one in it is probably present.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct NameFilter([u64; 4]);
 
 impl NameFilter {
     fn bit(name: &str) -> usize {
-        let bytes = name.as_bytes();
-        let (first, last) = (bytes.first().copied(), bytes.last().copied());
-        let mixed =
-            bytes.len() * 31 + usize::from(first.unwrap_or(0)) * 7 + usize::from(last.unwrap_or(0));
-        mixed % 256
+        // The print's top byte after a multiply, to which every byte of it contributes.
+        (name_fingerprint(name).wrapping_mul(0x9E37_79B1) >> 24) as usize
     }
 
     fn insert(&mut self, name: &str) {

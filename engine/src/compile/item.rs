@@ -205,16 +205,14 @@ pub(crate) fn compile_item(
 /// A value's networks as one test, so that a value is read as an address once for a
 /// list of networks, not once per network.
 fn merge_networks(tests: Vec<ValueTest>) -> Vec<ValueTest> {
-    let (networks, mut others): (Vec<_>, Vec<_>) = tests
-        .into_iter()
-        .partition(|t| matches!(t, ValueTest::Cidr(_)));
-    let networks: Vec<Cidr> = networks
-        .into_iter()
-        .flat_map(|t| match t {
-            ValueTest::Cidr(nets) => nets.into_vec(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let mut networks: Vec<Cidr> = Vec::new();
+    let mut others = Vec::new();
+    for test in tests {
+        match test {
+            ValueTest::Cidr(nets) => networks.extend(nets),
+            other => others.push(other),
+        }
+    }
     if !networks.is_empty() {
         others.push(ValueTest::Cidr(networks.into_boxed_slice()));
     }
