@@ -10,8 +10,8 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 use tansa_engine::alert::{EventFields, format_time};
-use tansa_engine::event::Event;
-use tansa_engine::field::FieldTable;
+use tansa_engine::event::{Event, Handled};
+use tansa_engine::field::{FieldTable, Wanted};
 use tansa_engine::input::discover::{self, Container, Filter, Format, InputFile};
 use tansa_engine::input::evtx::ChunkStats;
 use tansa_engine::input::records::{Reader, with_pieces};
@@ -102,13 +102,14 @@ fn run_inner(args: &EventsArgs) -> Result<u8> {
                     piece,
                     &table,
                     &mut event,
-                    |_| true,
+                    |_| Some(Wanted::EVERYTHING),
                     |event| {
                         if write_error.is_none()
                             && let Err(e) = print(&mut out, &name, file.format, event)
                         {
                             write_error = Some(e);
                         }
+                        Handled::Done
                     },
                 );
                 failed += stats.failed + stats.failed_chunks + stats.cut_lines;

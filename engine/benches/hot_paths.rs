@@ -18,7 +18,8 @@ use tansa_engine::compile::{Options, Program, load_and_compile};
 use tansa_engine::correlate::Correlator;
 use tansa_engine::correlate::MatchRef;
 use tansa_engine::eval::Scratch;
-use tansa_engine::event::Event;
+use tansa_engine::event::{Event, Handled};
+use tansa_engine::field::Wanted;
 use tansa_engine::input::evtx_xml::flatten;
 use tansa_engine::order::SortKey;
 
@@ -163,8 +164,8 @@ fn bench_chunk(c: &mut Criterion) {
             &context,
             program.fields(),
             &mut event,
-            |_| true,
-            |_| {},
+            |_| Some(Wanted::EVERYTHING),
+            |_| Handled::Done,
         )
         .records;
         group.throughput(criterion::Throughput::Elements(records));
@@ -177,9 +178,10 @@ fn bench_chunk(c: &mut Criterion) {
                     &context,
                     program.fields(),
                     &mut event,
-                    |_| true,
+                    |_| Some(Wanted::EVERYTHING),
                     |e| {
                         black_box(e.record_id);
+                        Handled::Done
                     },
                 )
                 .records

@@ -11,6 +11,7 @@ use crate::compile::matcher::{Cidr, StrPattern, literal_test};
 use crate::compile::route::{Bucket, Channel};
 use crate::compile::{Check, CompiledRule, Expr, Program, ValueTest};
 use crate::event::Event;
+use crate::field::Wanted;
 
 /// Per-worker state for evaluation; reuse it for every record.
 #[derive(Debug, Default)]
@@ -70,9 +71,17 @@ pub struct Candidates<'p> {
     buckets: [Option<&'p Bucket>; 4],
 }
 
-impl Candidates<'_> {
+impl<'p> Candidates<'p> {
     pub fn is_empty(&self) -> bool {
         self.buckets.iter().flatten().all(|b| b.is_empty())
+    }
+
+    /// The fields these rules read: all a record needs for them to be evaluated.
+    pub fn wanted(&self) -> Wanted<'p> {
+        if self.buckets.iter().flatten().any(|b| b.reads_everything) {
+            return Wanted::EVERYTHING;
+        }
+        Wanted::any_of(self.buckets.map(|b| b.map(|b| &b.fields)))
     }
 }
 

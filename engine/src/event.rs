@@ -10,6 +10,10 @@
 //! from the record header (`System` in EVTX) or from the payload (`EventData`, `UserData`,
 //! a syslog message); when both have a field of the same name, the payload's shadows the
 //! header's (an event 104 names the log it cleared in a `Channel` field of its own).
+//!
+//! An EVTX event may be partial: read with only the fields its rules read (`field::Wanted`),
+//! which is enough to evaluate it but not to show it. Whoever shows it (an alert) asks for
+//! the record whole (`Handled::NeedsWhole`), and the reader reads it again.
 
 use crate::field::{FieldId, FieldTable, well_known};
 use jiff::Timestamp;
@@ -19,6 +23,14 @@ use jiff::Timestamp;
 pub enum Origin {
     Header,
     Payload,
+}
+
+/// What the consumer of an event says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Done,
+    /// It needs every field of the record, and the event is partial: read it again whole.
+    NeedsWhole,
 }
 
 const NONE: u32 = u32::MAX;
@@ -52,6 +64,8 @@ pub struct Event {
     pub record_id: u64,
     /// The previous records' field names by position, with their ids (see `field_id`).
     names: NameMemo,
+    /// Only the fields the reader was told were wanted were read (see `field::Wanted`).
+    partial: bool,
 }
 
 /// Field names by their position in a record, with their ids in table `version`. Records
@@ -75,6 +89,7 @@ impl Default for Event {
             time: None,
             record_id: 0,
             names: NameMemo::default(),
+            partial: false,
         }
     }
 }
@@ -90,12 +105,24 @@ impl Event {
         self.fields.clear();
         self.time = None;
         self.record_id = 0;
+        self.partial = false;
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Stamps from 2^32 records ago could look current: start the slots afresh.
             self.slots.iter_mut().for_each(|s| *s = Slot::default());
             self.generation = 1;
         }
+    }
+
+    /// Whether the reader left out fields no rule of the record reads: the event then
+    /// serves evaluation, not output.
+    #[inline]
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    pub(crate) fn set_partial(&mut self) {
+        self.partial = true;
     }
 
     /// The buffer that names and values live in. Inputs append a value's text here, then

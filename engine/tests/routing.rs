@@ -345,3 +345,76 @@ fn gated_rules_still_match_in_large_buckets() {
     );
     assert!(matching(&p, &e).is_empty());
 }
+
+/// A record is read for the fields its candidate rules read: those they test, those a
+/// `fieldref` compares with, and those their matches carry to a correlation; a keyword
+/// search reads everything.
+#[test]
+fn a_record_is_read_for_the_fields_its_rules_read() {
+    let p = program(
+        "title: logon
+id: logon
+name: logon
+logsource: {product: windows, service: security}
+detection:
+  sel:
+    EventID: 4624
+    TargetUserName|fieldref: SubjectUserName
+  condition: sel
+---
+title: failure
+id: failure
+name: failure
+logsource: {product: windows, service: security}
+detection:
+  sel:
+    EventID: 4625
+    Status: '0xc000006a'
+  condition: sel
+---
+title: burst
+id: burst
+correlation:
+  type: event_count
+  rules: [failure]
+  group-by: [IpAddress]
+  timespan: 5m
+  condition: {gte: 10}
+---
+title: anywhere in system
+id: anywhere
+logsource: {product: windows, service: system}
+detection:
+  keywords: [mimikatz]
+  condition: keywords
+",
+    );
+    let ids =
+        |names: &[&str]| -> Vec<Option<u32>> { names.iter().map(|n| p.fields().get(n)).collect() };
+    let wanted = |channel: &str, event_id: &str, names: &[&str]| -> Vec<bool> {
+        let e = event(&p, &[("Channel", channel), ("EventID", event_id)], &[]);
+        let wanted = p.candidates(&e).wanted();
+        assert!(!wanted.is_everything(), "{channel} {event_id}");
+        ids(names)
+            .into_iter()
+            .map(|id| wanted.contains(id))
+            .collect()
+    };
+    let names = [
+        "TargetUserName",
+        "SubjectUserName",
+        "Status",
+        "IpAddress",
+        "LogonType",
+    ];
+    assert_eq!(
+        wanted("Security", "4624", &names),
+        [true, true, false, false, false]
+    );
+    assert_eq!(
+        wanted("Security", "4625", &names),
+        [false, false, true, true, false]
+    );
+    let system = event(&p, &[("Channel", "System"), ("EventID", "7045")], &[]);
+    assert!(p.candidates(&system).wanted().is_everything());
+}

@@ -17,7 +17,7 @@ mod perl_classes;
 pub mod placeholder;
 pub(crate) mod route;
 
-use crate::field::{FieldId, FieldTable, FxBuild, well_known};
+use crate::field::{FieldId, FieldSet, FieldTable, FxBuild, well_known};
 
 use crate::correlate::Plan;
 use crate::correlate::plan::{CompiledRef, DetectionRef};
@@ -477,11 +477,24 @@ pub fn compile(
     drop(compiled_refs);
     drop(detections);
 
+    // What a record must have read for each rule: the fields it tests and those its
+    // matches carry to correlations.
+    let reads: Vec<Option<FieldSet>> = compiled
+        .iter()
+        .zip(&correlations.feeds)
+        .map(|(rule, feed)| {
+            let mut read = rule.fields_read()?;
+            for (_, id) in feed.iter().flat_map(|feed| feed.fields.iter()) {
+                read.insert(*id);
+            }
+            Some(read)
+        })
+        .collect();
     let literals = literals.build(fields.len(), keyword_groups.len());
     let program = Program {
         fields,
         rules: compiled,
-        routes: routes.build(&gates),
+        routes: routes.build(&gates, &reads),
         literals,
         timezone: options.timezone.clone(),
         infos: kept_infos,
@@ -701,6 +714,24 @@ fn condition_expr(condition: &Condition, selections: &[crate::rule::NamedSelecti
 }
 
 impl CompiledRule {
+    /// The fields evaluating the rule reads, or `None` if it searches every value
+    /// (keywords).
+    fn fields_read(&self) -> Option<FieldSet> {
+        let mut read = FieldSet::default();
+        for check in &self.checks {
+            match check.subject {
+                Subject::Field(id) => read.insert(id),
+                Subject::Keywords(_) => return None,
+            }
+            for test in check.tests.iter() {
+                if let ValueTest::FieldRef { other, .. } = test {
+                    read.insert(*other);
+                }
+            }
+        }
+        Some(read)
+    }
+
     /// The event ids `expr` can only be true for, or `None` if it constrains none.
     fn required_event_ids(&self, expr: &Expr) -> Option<BTreeSet<u32>> {
         match expr {

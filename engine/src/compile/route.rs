@@ -6,7 +6,7 @@
 //! (see `gate`) are filed under their gate needles and evaluated only when one is found.
 
 use super::literals::Subject;
-use crate::field::FxBuild;
+use crate::field::{FieldSet, FxBuild};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Buckets smaller than this evaluate every rule: scanning for gates would cost more.
@@ -24,6 +24,10 @@ pub(crate) struct Bucket {
     gated_rules: Vec<u32>,
     /// The subjects whose automata find this bucket's gate needles.
     pub gate_subjects: Vec<Subject>,
+    /// The fields its rules read (see `field::Wanted`), unless `reads_everything`.
+    pub fields: FieldSet,
+    /// Some rule searches every value (keywords).
+    pub reads_everything: bool,
 }
 
 impl Bucket {
@@ -42,8 +46,18 @@ impl Bucket {
         Some(&self.gated_rules[start as usize..end as usize])
     }
 
-    fn build(rules: Vec<u32>, gates: &[Option<Vec<(Subject, u32)>>]) -> Bucket {
+    fn build(
+        rules: Vec<u32>,
+        gates: &[Option<Vec<(Subject, u32)>>],
+        reads: &[Option<FieldSet>],
+    ) -> Bucket {
         let mut bucket = Bucket::default();
+        for &rule in &rules {
+            match &reads[rule as usize] {
+                Some(read) => bucket.fields.union_with(read),
+                None => bucket.reads_everything = true,
+            }
+        }
         if rules.len() < GATE_MIN_RULES {
             bucket.always = rules;
             return bucket;
@@ -110,14 +124,14 @@ impl Lists {
         }
     }
 
-    fn build(self, gates: &[Option<Vec<(Subject, u32)>>]) -> Channel {
+    fn build(self, gates: &[Option<Vec<(Subject, u32)>>], reads: &[Option<FieldSet>]) -> Channel {
         Channel {
             by_event_id: self
                 .by_event_id
                 .into_iter()
-                .map(|(id, rules)| (id, Bucket::build(rules, gates)))
+                .map(|(id, rules)| (id, Bucket::build(rules, gates, reads)))
                 .collect(),
-            any_event_id: Bucket::build(self.any_event_id, gates),
+            any_event_id: Bucket::build(self.any_event_id, gates, reads),
         }
     }
 }
@@ -156,15 +170,20 @@ impl RoutesBuilder {
         }
     }
 
-    /// The final index; `gates[rule]` holds each compiled rule's gate needles.
-    pub fn build(self, gates: &[Option<Vec<(Subject, u32)>>]) -> Routes {
+    /// The final index; `gates[rule]` holds each compiled rule's gate needles, `reads[rule]`
+    /// the fields it reads (`None`: every value).
+    pub fn build(
+        self,
+        gates: &[Option<Vec<(Subject, u32)>>],
+        reads: &[Option<FieldSet>],
+    ) -> Routes {
         let mut routes = Routes {
-            any_channel: self.any_channel.build(gates),
+            any_channel: self.any_channel.build(gates, reads),
             ..Routes::default()
         };
         for (index, (lowercase, lists)) in self.channels.into_iter().enumerate() {
             routes.channels.insert(lowercase, index as u32);
-            routes.by_channel.push(lists.build(gates));
+            routes.by_channel.push(lists.build(gates, reads));
         }
         for spelling in self.spellings {
             let index = routes.channels[spelling.to_ascii_lowercase().as_str()];

@@ -6,14 +6,17 @@ use super::HuntOptions;
 use crate::alert::{Alert, Detection, RuleRef, RuleTexts};
 use crate::compile::Program;
 use crate::correlate;
+use crate::eval::Candidates;
 use crate::eval::Scratch;
-use crate::event::Event;
+use crate::event::{Event, Handled};
+use crate::field::Wanted;
 use crate::field::well_known;
 use crate::input::discover::InputFile;
 use crate::input::evtx;
 use crate::order::{Batch, SortKey};
 use crate::rule::Meta;
 use jiff::Timestamp;
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +87,56 @@ fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u3
     rank
 }
 
+/// Whether a worker reads records in part or whole.
+///
+/// Reading only the fields a record's rules read (`Candidates::wanted`) saves formatting
+/// the others, but a record that raises an alert is then read twice, since its alert shows
+/// every field. Where alerts are dense (an archived domain controller log whose every
+/// other record alerts) that costs more than it saves. So a worker counts, over its last
+/// `WINDOW` partial reads, how many were read again; past one in `MAX_REREAD_SHARE`, it
+/// reads whole for the next `WHOLE_SPELL` records, then tries again. Either way the
+/// alerts are the same: only the cost changes.
+#[derive(Debug, Default)]
+pub(crate) struct ReadPolicy {
+    partial: Cell<u32>,
+    reread: Cell<u32>,
+    whole_left: Cell<u32>,
+}
+
+const WINDOW: u32 = 256;
+const MAX_REREAD_SHARE: u32 = 8;
+const WHOLE_SPELL: u32 = 8192;
+
+impl ReadPolicy {
+    /// The fields to read of a record whose rules are `candidates`.
+    pub fn wanted<'p>(&self, candidates: &Candidates<'p>) -> Wanted<'p> {
+        if self.whole_left.get() > 0 {
+            self.whole_left.set(self.whole_left.get() - 1);
+            return Wanted::EVERYTHING;
+        }
+        let wanted = candidates.wanted();
+        if !wanted.is_everything() {
+            self.partial.set(self.partial.get() + 1);
+            if self.partial.get() == WINDOW {
+                if self.reread.get() * MAX_REREAD_SHARE > WINDOW {
+                    self.whole_left.set(WHOLE_SPELL);
+                }
+                self.partial.set(0);
+                self.reread.set(0);
+            }
+        }
+        wanted
+    }
+
+    /// Notes what the evaluation of a record read with `wanted` said.
+    pub fn handled(&self, handled: Handled) -> Handled {
+        if handled == Handled::NeedsWhole {
+            self.reread.set(self.reread.get() + 1);
+        }
+        handled
+    }
+}
+
 /// What a thread needs to evaluate records, reused from one record to the next.
 #[derive(Default)]
 pub(crate) struct Evaluator {
@@ -102,7 +155,9 @@ impl Evaluator {
     }
 
     /// Evaluates one record; each match becomes a serialized alert in `alerts` and, for a
-    /// rule a correlation names, a serialized `Match` in `matches`.
+    /// rule a correlation names, a serialized `Match` in `matches`. A partial event (read
+    /// with its candidates' `wanted` fields) that raises an alert is left alone and asked
+    /// for whole: the alert shows every field.
     pub fn evaluate(
         &mut self,
         context: &Context<'_>,
@@ -110,16 +165,19 @@ impl Evaluator {
         event: &mut Event,
         alerts: &mut Batch,
         matches: &mut Batch,
-    ) {
+    ) -> Handled {
         let program = context.program;
         if !in_window(event.time, context.options) {
-            return;
+            return Handled::Done;
         }
         self.matches.clear();
         let candidates = program.candidates(event);
         program.evaluate(event, candidates, &mut self.scratch, &mut self.matches);
         if self.matches.is_empty() {
-            return;
+            return Handled::Done;
+        }
+        if event.is_partial() && self.matches.iter().any(|&rule| program.raises_alerts(rule)) {
+            return Handled::NeedsWhole;
         }
         let input = &context.files[file];
         for &rule in &self.matches {
@@ -173,6 +231,7 @@ impl Evaluator {
             context.make_rule_text(rule, &info.meta, &info.source.path);
             alerts.push_with(key, |bytes| alert.write_entry(rule, bytes));
         }
+        Handled::Done
     }
 }
 
@@ -195,4 +254,33 @@ pub(crate) fn in_window(time: Option<Timestamp>, options: &HuntOptions) -> bool 
     let Some(time) = time else { return true };
     options.since.is_none_or(|since| time >= since)
         && options.until.is_none_or(|until| time < until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_reads_whole_for_a_while_where_partial_reads_are_read_again_often() {
+        let policy = ReadPolicy::default();
+        let candidates = Candidates::default();
+        let partial = |policy: &ReadPolicy| !policy.wanted(&candidates).is_everything();
+        // One in sixteen read again: reading in part pays.
+        for n in 0..WINDOW * 4 {
+            assert!(partial(&policy), "{n}");
+            if n % 16 == 0 {
+                policy.handled(Handled::NeedsWhole);
+            }
+        }
+        // Every one read again: after a window, whole for a spell, then in part again.
+        for _ in 0..WINDOW {
+            assert!(partial(&policy));
+            policy.handled(Handled::NeedsWhole);
+        }
+        for n in 0..WHOLE_SPELL {
+            assert!(!partial(&policy), "{n}");
+        }
+        assert!(partial(&policy));
+        assert_eq!(policy.handled(Handled::Done), Handled::Done);
+    }
 }

@@ -27,7 +27,7 @@ use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader};
 use crate::input::records::{self, ReadOptions, Reader};
 use crate::order::{Batch, SharedSorter, Sorter};
-use evaluate::{Context, Evaluator, header_time, in_window};
+use evaluate::{Context, Evaluator, ReadPolicy, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -276,6 +276,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Worker {
     event: Event,
     evaluator: Evaluator,
+    policy: ReadPolicy,
     /// Alerts and correlation matches of the piece being read, handed to the sorters
     /// (which empty them) when it is done.
     alerts: Batch,
@@ -335,18 +336,26 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                     let Worker {
                         event,
                         evaluator,
+                        policy,
                         alerts,
                         matches,
                     } = &mut lease.worker;
+                    let policy = &*policy;
                     let stats = reader.read(
                         piece,
                         program.fields(),
                         event,
                         |event| {
-                            in_window(header_time(event), options)
-                                && !program.candidates(event).is_empty()
+                            if !in_window(header_time(event), options) {
+                                return None;
+                            }
+                            let candidates = program.candidates(event);
+                            (!candidates.is_empty()).then(|| policy.wanted(&candidates))
                         },
-                        |event| evaluator.evaluate(context, index, event, alerts, matches),
+                        |event| {
+                            policy
+                                .handled(evaluator.evaluate(context, index, event, alerts, matches))
+                        },
                     );
                     progress.bytes_done.fetch_add(bytes, Ordering::Relaxed);
                     progress
@@ -412,6 +421,111 @@ mod tests {
     use crate::rule::load_str;
     use std::path::Path;
     use tansa_fixtures::event::EventSpec;
+
+    /// An alerting rule reading `Status`, and a silent one feeding a correlation by
+    /// `IpAddress`.
+    const RULES: &str = "title: Locked out
+id: locked
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4625, Status: '0xc0000234'}
+  condition: selection
+---
+title: Failure
+id: failure
+name: failure
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4625}
+  condition: selection
+---
+title: Burst
+id: burst
+correlation:
+  type: event_count
+  rules: [failure]
+  group-by: [IpAddress]
+  timespan: 1h
+  condition: {gte: 100}
+generate: false
+";
+
+    /// Records read in part (only the fields their rules read) still give alerts with every
+    /// field, correlations fed from fields no alerting rule reads, and a count of one per
+    /// record, whether most alert (a worker then reads whole) or few do.
+    #[test]
+    fn records_read_in_part_give_whole_alerts_and_feed_correlations() {
+        for alerting_share in [2, 1000] {
+            let count = 3_000;
+            let events: Vec<EventSpec> = (0..count)
+                .map(|i| {
+                    let time = jiff::Timestamp::from_second(1_700_000_000 + i).unwrap();
+                    let status = if i % alerting_share == 0 {
+                        "0xc0000234"
+                    } else {
+                        "0xc000006a"
+                    };
+                    EventSpec::new("Security", 4625)
+                        .at(time)
+                        .data("TargetUserName", &format!("user{i}"))
+                        .data("Status", status)
+                        .data("IpAddress", "10.0.0.5")
+                        .data("WorkstationName", "WS01")
+                })
+                .collect();
+            let path = std::env::temp_dir().join(format!(
+                "tansa-partial-{}-{alerting_share}.evtx",
+                std::process::id()
+            ));
+            std::fs::write(&path, tansa_fixtures::write_evtx(&events).unwrap()).unwrap();
+            let loaded = load_str(Path::new("r.yml"), RULES);
+            assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+            let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());
+            assert!(errors.is_empty(), "{errors:?}");
+            let files = [InputFile {
+                size: std::fs::metadata(&path).unwrap().len(),
+                path: path.clone(),
+                container: Container::Plain,
+                format: Format::Evtx,
+                modified: None,
+            }];
+            let report = hunt(
+                &program,
+                &files,
+                &HuntOptions::default(),
+                &Progress::default(),
+            );
+            std::fs::remove_file(&path).unwrap();
+            let mut report = report.unwrap();
+            assert_eq!(report.files[0].stats.records, count as u64);
+            let mut out = Vec::new();
+            report.write_alerts(&mut out).unwrap();
+            let alerts: Vec<serde_json::Value> = std::str::from_utf8(&out)
+                .unwrap()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            let locked: Vec<&serde_json::Value> = alerts
+                .iter()
+                .filter(|a| a["rule"]["id"] == "locked")
+                .collect();
+            assert_eq!(
+                locked.len() as i64,
+                (count + alerting_share - 1) / alerting_share
+            );
+            for alert in locked {
+                assert_eq!(alert["event"]["IpAddress"], "10.0.0.5");
+                assert_eq!(alert["event"]["WorkstationName"], "WS01");
+                assert!(alert["event"]["TargetUserName"].is_string());
+            }
+            let burst = alerts.iter().find(|a| a["rule"]["id"] == "burst");
+            let group = &burst.expect("the correlation fired")["correlation"]["group"];
+            assert_eq!(
+                group["IpAddress"], "10.0.0.5",
+                "grouped by a field only it reads"
+            );
+        }
+    }
 
     /// Enough alerts to pass `ALERT_MEMORY_BUDGET` come back from disk as whole lines, each
     /// with its rule object, in order.

@@ -66,6 +66,7 @@ pub fn hunt_stream(
     let result = reader.read_stream(input, program.fields(), &mut event, &mut read, |event| {
         alerts.clear();
         matches.clear();
+        // Text records are read whole: nothing is asked again.
         evaluator.evaluate(&context, 0, event, &mut alerts, &mut matches);
         alerts.sort();
         if let Some(correlator) = &mut correlator {

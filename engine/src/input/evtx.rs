@@ -18,8 +18,8 @@
 
 use super::evtx_binxml::{self, PlanStore, u32_at, u64_at};
 use super::evtx_xml::{self, Flattened, XmlError};
-use crate::event::Event;
-use crate::field::FieldTable;
+use crate::event::{Event, Handled};
+use crate::field::{FieldTable, Wanted};
 use evtx::{EvtxChunk, EvtxChunkData, EvtxParser, ParserSettings};
 use std::fs::File;
 use std::path::Path;
@@ -260,17 +260,18 @@ pub enum Reading {
 }
 
 /// Reads one chunk: for each record, fills `event` and calls `on_event`. `keep` is asked
-/// after the record's `<System>` part whether the rest is worth reading; it may be asked
-/// twice about a record (when the direct reading declines it after its header), so it
-/// must answer from the event alone.
-pub fn read_chunk(
+/// after the record's `<System>` part whether the rest is worth reading and which of its
+/// fields; it may be asked twice about a record (when the direct reading declines it after
+/// its header, or `on_event` wants a partial event whole), so it must answer from the
+/// event alone.
+pub fn read_chunk<'w>(
     index: u64,
     source: ChunkSource,
     context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
-    keep: impl FnMut(&Event) -> bool,
-    on_event: impl FnMut(&mut Event),
+    keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+    on_event: impl FnMut(&mut Event) -> Handled,
 ) -> ChunkStats {
     read_chunk_with(
         Reading::Direct,
@@ -286,15 +287,15 @@ pub fn read_chunk(
 
 /// `read_chunk`, reading records as `reading` says.
 #[allow(clippy::too_many_arguments)]
-pub fn read_chunk_with(
+pub fn read_chunk_with<'w>(
     reading: Reading,
     index: u64,
     source: ChunkSource,
     context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
-    mut keep: impl FnMut(&Event) -> bool,
-    mut on_event: impl FnMut(&mut Event),
+    mut keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+    mut on_event: impl FnMut(&mut Event) -> Handled,
 ) -> ChunkStats {
     let mut stats = ChunkStats::default();
     let mut data = match source {
@@ -306,6 +307,8 @@ pub fn read_chunk_with(
         }
     };
     let claimed = claimed_records(&data);
+    // Hands a read record to `on_event`; `true` if it wants the (partial) record read
+    // again whole, which is then counted when that reading is handed over.
     let mut finish = |flattened: Result<Flattened, XmlError>,
                       header_time: jiff::Timestamp,
                       event: &mut Event,
@@ -315,14 +318,21 @@ pub fn read_chunk_with(
                 .header_value(crate::field::well_known::TIME_CREATED)
                 .and_then(parse_system_time)
                 .or(Some(header_time));
+            if on_event(event) == Handled::NeedsWhole && event.is_partial() {
+                return true;
+            }
             stats.records += 1;
-            on_event(event);
+            false
         }
-        Ok(Flattened::Skipped) => stats.skipped += 1,
+        Ok(Flattened::Skipped) => {
+            stats.skipped += 1;
+            false
+        }
         Err(e) => {
             stats.failed += 1;
             let record_id = event.record_id;
             stats.error(|| format!("record {record_id}: {e}"));
+            false
         }
     };
     // The direct reading walks the records itself, which saves evtx's per-record work, and
@@ -340,19 +350,29 @@ pub fn read_chunk_with(
         let mut records = None;
         let mut consumed = 0;
         for (n, raw) in walk.iter().enumerate() {
-            event.clear();
-            event.record_id = raw.record_id;
-            let direct = evtx_binxml::flatten(
-                bytes,
-                raw.binxml_offset,
-                raw.binxml_size,
-                &mut plans,
-                table,
-                event,
-                &mut keep,
-            );
-            if let Some(flattened) = direct {
-                finish(Ok(flattened), raw.timestamp, event, &mut stats);
+            let mut whole = false;
+            let read_directly = loop {
+                event.clear();
+                event.record_id = raw.record_id;
+                let direct = evtx_binxml::flatten(
+                    bytes,
+                    raw.binxml_offset,
+                    raw.binxml_size,
+                    &mut plans,
+                    table,
+                    event,
+                    |event| {
+                        keep(event).map(|wanted| if whole { Wanted::EVERYTHING } else { wanted })
+                    },
+                );
+                let Some(flattened) = direct else { break false };
+                if finish(Ok(flattened), raw.timestamp, event, &mut stats) && !whole {
+                    whole = true;
+                    continue;
+                }
+                break true;
+            };
+            if read_directly {
                 continue;
             }
             // Made once: `lender` holds the only way to the chunk's slot.
@@ -424,11 +444,11 @@ pub fn read_chunk_with(
 
 /// Flattens a record from the XML evtx renders of it; `None` (counted as failed) if it
 /// cannot be rendered.
-fn through_xml(
+fn through_xml<'w>(
     record: evtx::EvtxRecord<'_>,
     table: &FieldTable,
     event: &mut Event,
-    keep: impl FnMut(&Event) -> bool,
+    mut keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
     stats: &mut ChunkStats,
 ) -> Option<Result<Flattened, XmlError>> {
     let record_id = record.event_record_id;
@@ -436,7 +456,10 @@ fn through_xml(
     event.record_id = record_id;
     stats.via_xml += 1;
     match record.into_xml() {
-        Ok(xml) => Some(evtx_xml::flatten(&xml.data, table, event, keep)),
+        // Always whole: the XML is rendered in full anyway.
+        Ok(xml) => Some(evtx_xml::flatten(&xml.data, table, event, |event| {
+            keep(event).is_some()
+        })),
         Err(e) => {
             stats.failed += 1;
             stats.error(|| format!("record {record_id}: {}", describe(&e)));
@@ -611,12 +634,13 @@ mod tests {
                 context,
                 table,
                 &mut event,
-                |e| e.record_id % 7 != 0,
+                |e| (e.record_id % 7 != 0).then_some(Wanted::EVERYTHING),
                 |e| {
                     let header = (0..crate::field::well_known::NAMES.len() as u32)
                         .map(|id| e.header_value(id).map(str::to_string))
                         .collect();
                     records.push((e.record_id, e.time, e.to_pairs(), header));
+                    Handled::Done
                 },
             );
             stats.add(&chunk_stats);
@@ -790,6 +814,105 @@ mod tests {
                 .iter()
                 .any(|(_, _, fields, _)| fields.iter().any(|(_, v)| *v == shown))
         );
+    }
+
+    /// A record read in part has the header and the wanted fields of the whole record, with
+    /// every value, and nothing else; one whose reader asks for it whole is read again
+    /// whole, and counted once. The XML reading always reads whole.
+    #[test]
+    fn records_read_in_part_have_what_is_wanted_and_are_read_again_whole_on_request() {
+        use crate::field::FieldSet;
+        use tansa_fixtures::event::EventSpec;
+        let events: Vec<EventSpec> = (0..300u32)
+            .map(|i| match i % 4 {
+                0 => EventSpec::new("Security", 4624)
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("IpAddress", "10.0.0.9")
+                    .data("TargetUserName", "again")
+                    .data("LogonType", "3"),
+                1 => EventSpec::new("System", 7045)
+                    .unnamed("first")
+                    .unnamed(&format!("second{i}")),
+                2 => EventSpec::new("Security", 1102).user_data(
+                    "LogFileCleared",
+                    &[("SubjectUserName", "admin"), ("SubjectDomainName", "CORP")],
+                ),
+                _ => EventSpec::new("Microsoft-Windows-Sysmon/Operational", 1)
+                    .data("CommandLine", "cmd /c whoami")
+                    .data("Image", "C:\\Windows\\System32\\cmd.exe"),
+            })
+            .collect();
+        let bytes = tansa_fixtures::write_evtx(&events).unwrap();
+        let mut table = FieldTable::new();
+        let mut wanted_ids = FieldSet::default();
+        for name in ["TargetUserName", "Data", "SubjectUserName"] {
+            wanted_ids.insert(table.intern(name));
+        }
+        for name in ["IpAddress", "LogonType", "SubjectDomainName", "CommandLine"] {
+            table.intern(name);
+        }
+        let wanted = Wanted::any_of([None, Some(&wanted_ids), None, None]);
+        // (record id, partial, fields) of every event handed over.
+        let read = |reading: Reading, wanted: Wanted<'_>, ask_whole: fn(u64) -> bool| {
+            let mut input = std::io::Cursor::new(&bytes[..]);
+            let (mut notes, mut event) = (Vec::new(), Event::new());
+            let (mut seen, mut stats) = (Vec::new(), ChunkStats::default());
+            let context = ChunkContext::default();
+            for (index, source) in stream_chunks(&mut input, &mut notes).collect::<Vec<_>>() {
+                let chunk_stats = read_chunk_with(
+                    reading,
+                    index,
+                    source,
+                    &context,
+                    &table,
+                    &mut event,
+                    |_| Some(wanted),
+                    |e| {
+                        seen.push((e.record_id, e.is_partial(), e.to_pairs()));
+                        match ask_whole(e.record_id) {
+                            true => Handled::NeedsWhole,
+                            false => Handled::Done,
+                        }
+                    },
+                );
+                stats.add(&chunk_stats);
+            }
+            (seen, stats)
+        };
+        let (whole, whole_stats) = read(Reading::Direct, Wanted::EVERYTHING, |_| true);
+        assert!(whole.iter().all(|(_, partial, _)| !partial));
+        assert_eq!((whole.len(), whole_stats.records), (300, 300));
+
+        let (seen, stats) = read(Reading::Direct, wanted, |id| id % 3 == 0);
+        assert_eq!(stats.records, 300, "a record read twice counts once");
+        let mut seen = seen.into_iter();
+        for (id, _, all_fields) in &whole {
+            let (seen_id, partial, fields) = seen.next().unwrap();
+            assert_eq!((seen_id, partial), (*id, true));
+            // The header is read before `keep` is asked, so it is whole; these are the
+            // payload's fields no rule wants (`Image` is in no rule at all).
+            let unwanted = [
+                "IpAddress",
+                "LogonType",
+                "SubjectDomainName",
+                "CommandLine",
+                "Image",
+            ];
+            let kept: Vec<&(String, String)> = all_fields
+                .iter()
+                .filter(|(name, _)| !unwanted.contains(&name.as_str()))
+                .collect();
+            assert_eq!(fields.iter().collect::<Vec<_>>(), kept, "record {id}");
+            if id % 3 == 0 {
+                let (again_id, partial, fields) = seen.next().unwrap();
+                assert_eq!((again_id, partial, &fields), (*id, false, all_fields));
+            }
+        }
+        assert!(seen.next().is_none());
+
+        let (xml, xml_stats) = read(Reading::Xml, wanted, |_| true);
+        assert_eq!(xml_stats.records, 300);
+        assert_eq!(xml, whole, "the XML reading reads whole");
     }
 
     #[test]

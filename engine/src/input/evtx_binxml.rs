@@ -23,7 +23,7 @@
 
 use super::evtx_xml::{Flattened, Section, bare_attribute};
 use crate::event::{Event, Origin};
-use crate::field::{FieldId, FieldTable};
+use crate::field::{FieldId, FieldTable, Wanted};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
@@ -86,17 +86,18 @@ impl PlanStore {
 }
 
 /// Fills `event` (already cleared) from the record whose BinXML is `chunk[offset..][..size]`,
-/// calling `keep` after `<System>` as `evtx_xml::flatten` does. `None` if the record is
-/// outside what this module models: the event is then half-filled and the caller reads the
-/// record through XML instead.
-pub fn flatten(
+/// calling `keep` after `<System>`, which says whether to read the rest and which of its
+/// fields (the event is then partial if not all). `None` if the record is outside what
+/// this module models: the event is then half-filled and the caller reads the record
+/// through XML instead.
+pub fn flatten<'w>(
     chunk: &[u8],
     offset: u64,
     size: u32,
     plans: &mut Plans<'_>,
     table: &FieldTable,
     event: &mut Event,
-    keep: impl FnMut(&Event) -> bool,
+    keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
 ) -> Option<Flattened> {
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(size as usize)?;
@@ -106,6 +107,7 @@ pub fn flatten(
         table,
         plans,
         keep,
+        wanted: Wanted::EVERYTHING,
     };
     let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
     Some(flattened)
@@ -495,14 +497,16 @@ impl Plan {
 type NameAt = ((usize, usize), Option<Option<FieldId>>);
 
 /// Runs plans over a record's values, nested instances included.
-struct Reader<'r, 's, K> {
+struct Reader<'r, 's, 'w, K> {
     chunk: &'r [u8],
     table: &'r FieldTable,
     plans: &'r mut Plans<'s>,
     keep: K,
+    /// The fields to read: every one until `keep` has seen `<System>`.
+    wanted: Wanted<'w>,
 }
 
-impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
+impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
     /// Reads the template instance `chunk[start..end]`, whose root's parent is at `parent`:
     /// how the record ends, and how many elements it rendered (its root: 1).
     fn instance(
@@ -566,6 +570,8 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
         };
         // The field name of the element being read, and its id if known.
         let mut data_name: Option<NameAt> = None;
+        // The element being read names a field that is not wanted.
+        let mut skip_content = false;
         let mut at = 0;
         while let Some(step) = plan.steps.get(at) {
             at += 1;
@@ -586,6 +592,7 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                     rendered[depth - 1] += 1;
                     rendered[depth] = 0;
                     data_name = None;
+                    skip_content = false;
                 }
                 Step::Attribute {
                     name,
@@ -595,6 +602,9 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                     if self.has_fragment(plan, parts, base) {
                         return None;
                     }
+                    if !self.wanted.contains(name.id) {
+                        continue;
+                    }
                     let value = self.write_parts(plan, parts, base, event);
                     if value.0 != value.1 {
                         let name_at = write_name(plan, name, event);
@@ -602,6 +612,15 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                     }
                 }
                 Step::DataName { known, parts } => {
+                    skip_content = false;
+                    if let Some(known) = known
+                        && known.text.0 != known.text.1
+                        && !self.wanted.contains(known.id)
+                    {
+                        skip_content = true;
+                        data_name = None;
+                        continue;
+                    }
                     let name = match known {
                         Some(known) => (write_name(plan, known, event), Some(known.id)),
                         None if self.has_fragment(plan, parts, base) => return None,
@@ -629,7 +648,19 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                         }
                         continue;
                     }
-                    if !field {
+                    if !field || skip_content {
+                        continue;
+                    }
+                    let wanted = match data_name {
+                        _ if self.wanted.is_everything() => true,
+                        // Named by values.
+                        Some(((start, end), None)) => self
+                            .wanted
+                            .contains(self.table.get(&event.text()[start..end])),
+                        Some((_, Some(id))) => self.wanted.contains(id),
+                        None => self.wanted.contains(name.id),
+                    };
+                    if !wanted {
                         continue;
                     }
                     let value = self.write_parts(plan, parts, base, event);
@@ -664,8 +695,15 @@ impl<K: FnMut(&Event) -> bool> Reader<'_, '_, K> {
                     if *template_children && rendered[usize::from(*depth)] == 0 {
                         return None;
                     }
-                    if *ends_system && !(self.keep)(event) {
-                        return Some((Flattened::Skipped, 1));
+                    if *ends_system {
+                        match (self.keep)(event) {
+                            None => return Some((Flattened::Skipped, 1)),
+                            Some(wanted) if !wanted.is_everything() => {
+                                event.set_partial();
+                                self.wanted = wanted;
+                            }
+                            Some(_) => {}
+                        }
                     }
                 }
             }

@@ -7,8 +7,8 @@ use super::discover::{Container, Format, InputFile};
 use super::evtx::{self, ChunkContext, ChunkSource, ChunkStats, EvtxReader};
 use super::lines::{self, Block, Blocks};
 use super::{json, source, syslog};
-use crate::event::{Event, Origin};
-use crate::field::{FieldTable, well_known};
+use crate::event::{Event, Handled, Origin};
+use crate::field::{FieldTable, Wanted, well_known};
 use std::sync::Arc;
 
 /// What reading needs to know beyond the file.
@@ -90,14 +90,15 @@ impl Reader {
     }
 
     /// Reads one piece: for each record, fills `event` and calls `on_event`. For EVTX,
-    /// `keep` is asked after a record's header whether the rest is worth reading.
-    pub fn read(
+    /// `keep` is asked after a record's header whether the rest is worth reading and which
+    /// of its fields (see `evtx::read_chunk`); text records are always read whole.
+    pub fn read<'w>(
         &self,
         piece: Piece,
         table: &FieldTable,
         event: &mut Event,
-        keep: impl FnMut(&Event) -> bool,
-        mut on_event: impl FnMut(&mut Event),
+        keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+        mut on_event: impl FnMut(&mut Event) -> Handled,
     ) -> ChunkStats {
         let block = match piece {
             Piece::Chunk(number, source) => {
@@ -110,7 +111,9 @@ impl Reader {
             ..ChunkStats::default()
         };
         for (line_number, line) in block.lines() {
-            self.read_numbered(line_number, line, table, event, &mut stats, &mut on_event);
+            self.read_numbered(line_number, line, table, event, &mut stats, &mut |event| {
+                on_event(event);
+            });
         }
         stats
     }
