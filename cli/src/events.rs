@@ -13,7 +13,7 @@ use tansa_engine::alert::{EventFields, format_time};
 use tansa_engine::event::{Event, Handled};
 use tansa_engine::field::{FieldTable, Wanted};
 use tansa_engine::input::discover::{self, Container, Filter, Format, InputFile};
-use tansa_engine::input::evtx::ChunkStats;
+use tansa_engine::input::evtx::{ChunkStats, Wants};
 use tansa_engine::input::records::{Reader, with_pieces};
 use tansa_engine::input::source::open_stream;
 
@@ -102,7 +102,7 @@ fn run_inner(args: &EventsArgs) -> Result<u8> {
                     piece,
                     &table,
                     &mut event,
-                    |_| Some(Wanted::EVERYTHING),
+                    Wants::whole(|_: &Event| Some(Wanted::EVERYTHING)),
                     |event| {
                         if write_error.is_none()
                             && let Err(e) = print(&mut out, &name, file.format, event)

@@ -128,7 +128,7 @@ fn bench_correlate(c: &mut Criterion) {
 /// A chunk of 4624 logons with `LOGON_4624`'s data, read both ways: per record, what evtx
 /// and flattening cost together.
 fn bench_chunk(c: &mut Criterion) {
-    use tansa_engine::input::evtx::{ChunkContext, ChunkSource, Reading, read_chunk_with};
+    use tansa_engine::input::evtx::{ChunkContext, ChunkSource, Reading, Wants, read_chunk_with};
     let program = program(&[repo("rules")]);
     let data: Vec<(&str, &str)> = LOGON_4624
         .split("<Data Name=\"")
@@ -164,7 +164,7 @@ fn bench_chunk(c: &mut Criterion) {
             &context,
             program.fields(),
             &mut event,
-            |_| Some(Wanted::EVERYTHING),
+            Wants::whole(|_: &Event| Some(Wanted::EVERYTHING)),
             |_| Handled::Done,
         )
         .records;
@@ -178,7 +178,7 @@ fn bench_chunk(c: &mut Criterion) {
                     &context,
                     program.fields(),
                     &mut event,
-                    |_| Some(Wanted::EVERYTHING),
+                    Wants::whole(|_: &Event| Some(Wanted::EVERYTHING)),
                     |e| {
                         black_box(e.record_id);
                         Handled::Done

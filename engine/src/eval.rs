@@ -120,6 +120,15 @@ impl Program {
         }
     }
 
+    /// The header fields a record must have before its rules are known: those some rule
+    /// reads, and those routing, windows and alerts' hosts need.
+    pub fn header_wanted(&self) -> Wanted<'_> {
+        match self.routes.some_read_everything {
+            true => Wanted::EVERYTHING,
+            false => Wanted::any_of([Some(&self.routes.read_anywhere), None, None, None]),
+        }
+    }
+
     /// Appends to `matches` the index of every compiled rule that matches `event`.
     pub fn evaluate(
         &self,

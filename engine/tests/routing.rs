@@ -417,4 +417,25 @@ detection:
     );
     let system = event(&p, &[("Channel", "System"), ("EventID", "7045")], &[]);
     assert!(p.candidates(&system).wanted().is_everything());
+    // Before its rules are known, a record's header is read for every rule: whole here,
+    // since one rule searches every value.
+    assert!(p.header_wanted().is_everything());
+    let without_keywords = program(&security_rule(
+        "  sel:\n    EventID: 4624\n    Level: 4\n  condition: sel\n",
+    ));
+    let header = without_keywords.header_wanted();
+    assert!(!header.is_everything());
+    let fields = without_keywords.fields();
+    let header_has = |name: &str| header.contains(fields.get(name));
+    for name in [
+        "EventID",
+        "Channel",
+        "Computer",
+        "Provider_Name",
+        "TimeCreated",
+        "Level",
+    ] {
+        assert!(header_has(name), "{name}");
+    }
+    assert!(!header_has("Keywords"));
 }

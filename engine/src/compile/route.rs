@@ -6,7 +6,7 @@
 //! (see `gate`) are filed under their gate needles and evaluated only when one is found.
 
 use super::literals::Subject;
-use crate::field::{FieldSet, FxBuild};
+use crate::field::{FieldId, FieldSet, FxBuild, well_known};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Buckets smaller than this evaluate every rule: scanning for gates would cost more.
@@ -106,6 +106,11 @@ pub(crate) struct Routes {
     pub channels: HashMap<Box<str>, u32, FxBuild>,
     pub by_channel: Vec<Channel>,
     pub any_channel: Channel,
+    /// The fields some rule reads, and those every record needs (routing, time, host):
+    /// what a record's header must have before its rules are known. Unless
+    /// `some_read_everything`.
+    pub read_anywhere: FieldSet,
+    pub some_read_everything: bool,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +186,13 @@ impl RoutesBuilder {
             any_channel: self.any_channel.build(gates, reads),
             ..Routes::default()
         };
+        (0..well_known::NAMES.len() as FieldId).for_each(|id| routes.read_anywhere.insert(id));
+        for read in reads {
+            match read {
+                Some(read) => routes.read_anywhere.union_with(read),
+                None => routes.some_read_everything = true,
+            }
+        }
         for (index, (lowercase, lists)) in self.channels.into_iter().enumerate() {
             routes.channels.insert(lowercase, index as u32);
             routes.by_channel.push(lists.build(gates, reads));

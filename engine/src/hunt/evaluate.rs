@@ -108,6 +108,14 @@ const MAX_REREAD_SHARE: u32 = 8;
 const WHOLE_SPELL: u32 = 8192;
 
 impl ReadPolicy {
+    /// The header fields to read of the records of the next piece.
+    pub fn header<'p>(&self, program: &'p Program) -> Wanted<'p> {
+        match self.whole_left.get() {
+            0 => program.header_wanted(),
+            _ => Wanted::EVERYTHING,
+        }
+    }
+
     /// The fields to read of a record whose rules are `candidates`.
     pub fn wanted<'p>(&self, candidates: &Candidates<'p>) -> Wanted<'p> {
         if self.whole_left.get() > 0 {

@@ -24,7 +24,7 @@ use crate::correlate;
 use crate::enrich::{Enrichment, Lang};
 use crate::event::Event;
 use crate::input::discover::{Container, Format, InputFile};
-use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader};
+use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader, Wants};
 use crate::input::records::{self, ReadOptions, Reader};
 use crate::order::{Batch, SharedSorter, Sorter};
 use evaluate::{Context, Evaluator, ReadPolicy, header_time, in_window};
@@ -345,12 +345,15 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                         piece,
                         program.fields(),
                         event,
-                        |event| {
-                            if !in_window(header_time(event), options) {
-                                return None;
-                            }
-                            let candidates = program.candidates(event);
-                            (!candidates.is_empty()).then(|| policy.wanted(&candidates))
+                        Wants {
+                            header: policy.header(program),
+                            keep: |event: &Event| {
+                                if !in_window(header_time(event), options) {
+                                    return None;
+                                }
+                                let candidates = program.candidates(event);
+                                (!candidates.is_empty()).then(|| policy.wanted(&candidates))
+                            },
                         },
                         |event| {
                             policy

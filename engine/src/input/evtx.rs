@@ -259,18 +259,35 @@ pub enum Reading {
     Xml,
 }
 
-/// Reads one chunk: for each record, fills `event` and calls `on_event`. `keep` is asked
-/// after the record's `<System>` part whether the rest is worth reading and which of its
-/// fields; it may be asked twice about a record (when the direct reading declines it after
-/// its header, or `on_event` wants a partial event whole), so it must answer from the
-/// event alone.
+/// Which of a record's fields to read: `header` of its `<System>` part; then `keep`, asked
+/// after that part, says whether the rest is worth reading and which of its fields. `keep`
+/// may be asked twice about a record (when the direct reading declines it after its
+/// header, or `on_event` wants a partial event whole), so it must answer from the event
+/// alone.
+pub struct Wants<'w, K> {
+    pub header: Wanted<'w>,
+    pub keep: K,
+}
+
+impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Wants<'w, K> {
+    /// Every field of the records `keep` keeps.
+    pub fn whole(keep: K) -> Self {
+        Wants {
+            header: Wanted::EVERYTHING,
+            keep,
+        }
+    }
+}
+
+/// Reads one chunk: for each record, fills `event` with the fields `wants` says and calls
+/// `on_event`, which may ask for a partial event whole.
 pub fn read_chunk<'w>(
     index: u64,
     source: ChunkSource,
     context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
-    keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+    wants: Wants<'w, impl FnMut(&Event) -> Option<Wanted<'w>>>,
     on_event: impl FnMut(&mut Event) -> Handled,
 ) -> ChunkStats {
     read_chunk_with(
@@ -280,7 +297,7 @@ pub fn read_chunk<'w>(
         context,
         table,
         event,
-        keep,
+        wants,
         on_event,
     )
 }
@@ -294,9 +311,13 @@ pub fn read_chunk_with<'w>(
     context: &ChunkContext,
     table: &FieldTable,
     event: &mut Event,
-    mut keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+    wants: Wants<'w, impl FnMut(&Event) -> Option<Wanted<'w>>>,
     mut on_event: impl FnMut(&mut Event) -> Handled,
 ) -> ChunkStats {
+    let Wants {
+        header: header_wanted,
+        mut keep,
+    } = wants;
     let mut stats = ChunkStats::default();
     let mut data = match source {
         ChunkSource::Data(data) => data,
@@ -361,6 +382,11 @@ pub fn read_chunk_with<'w>(
                     &mut plans,
                     table,
                     event,
+                    if whole {
+                        Wanted::EVERYTHING
+                    } else {
+                        header_wanted
+                    },
                     |event| {
                         keep(event).map(|wanted| if whole { Wanted::EVERYTHING } else { wanted })
                     },
@@ -634,7 +660,9 @@ mod tests {
                 context,
                 table,
                 &mut event,
-                |e| (e.record_id % 7 != 0).then_some(Wanted::EVERYTHING),
+                Wants::whole(|e: &Event| {
+                    (!e.record_id.is_multiple_of(7)).then_some(Wanted::EVERYTHING)
+                }),
                 |e| {
                     let header = (0..crate::field::well_known::NAMES.len() as u32)
                         .map(|id| e.header_value(id).map(str::to_string))
@@ -816,8 +844,8 @@ mod tests {
         );
     }
 
-    /// A record read in part has the header and the wanted fields of the whole record, with
-    /// every value, and nothing else; one whose reader asks for it whole is read again
+    /// A record read in part has the wanted header and payload fields of the whole record,
+    /// with every value, and nothing else; one whose reader asks for it whole is read again
     /// whole, and counted once. The XML reading always reads whole.
     #[test]
     fn records_read_in_part_have_what_is_wanted_and_are_read_again_whole_on_request() {
@@ -852,8 +880,15 @@ mod tests {
             table.intern(name);
         }
         let wanted = Wanted::any_of([None, Some(&wanted_ids), None, None]);
+        let mut header_ids = FieldSet::default();
+        (0..crate::field::well_known::NAMES.len() as u32).for_each(|id| header_ids.insert(id));
+        header_ids.insert(table.intern("ProcessID"));
+        let header = Wanted::any_of([Some(&header_ids), None, None, None]);
         // (record id, partial, fields) of every event handed over.
-        let read = |reading: Reading, wanted: Wanted<'_>, ask_whole: fn(u64) -> bool| {
+        let read = |reading: Reading,
+                    header: Wanted<'_>,
+                    wanted: Wanted<'_>,
+                    ask_whole: fn(u64) -> bool| {
             let mut input = std::io::Cursor::new(&bytes[..]);
             let (mut notes, mut event) = (Vec::new(), Event::new());
             let (mut seen, mut stats) = (Vec::new(), ChunkStats::default());
@@ -866,7 +901,10 @@ mod tests {
                     &context,
                     &table,
                     &mut event,
-                    |_| Some(wanted),
+                    Wants {
+                        header,
+                        keep: |_: &Event| Some(wanted),
+                    },
                     |e| {
                         seen.push((e.record_id, e.is_partial(), e.to_pairs()));
                         match ask_whole(e.record_id) {
@@ -879,19 +917,26 @@ mod tests {
             }
             (seen, stats)
         };
-        let (whole, whole_stats) = read(Reading::Direct, Wanted::EVERYTHING, |_| true);
+        let everything = Wanted::EVERYTHING;
+        let (whole, whole_stats) = read(Reading::Direct, everything, everything, |_| true);
         assert!(whole.iter().all(|(_, partial, _)| !partial));
         assert_eq!((whole.len(), whole_stats.records), (300, 300));
 
-        let (seen, stats) = read(Reading::Direct, wanted, |id| id % 3 == 0);
+        let (seen, stats) = read(Reading::Direct, header, wanted, |id| id % 3 == 0);
         assert_eq!(stats.records, 300, "a record read twice counts once");
         let mut seen = seen.into_iter();
         for (id, _, all_fields) in &whole {
             let (seen_id, partial, fields) = seen.next().unwrap();
             assert_eq!((seen_id, partial), (*id, true));
-            // The header is read before `keep` is asked, so it is whole; these are the
-            // payload's fields no rule wants (`Image` is in no rule at all).
+            // The header's and payload's fields that are not wanted (`Version`, `Image` and
+            // others are not even in the table).
             let unwanted = [
+                "Version",
+                "Level",
+                "Task",
+                "Opcode",
+                "Keywords",
+                "ThreadID",
                 "IpAddress",
                 "LogonType",
                 "SubjectDomainName",
@@ -910,7 +955,7 @@ mod tests {
         }
         assert!(seen.next().is_none());
 
-        let (xml, xml_stats) = read(Reading::Xml, wanted, |_| true);
+        let (xml, xml_stats) = read(Reading::Xml, header, wanted, |_| true);
         assert_eq!(xml_stats.records, 300);
         assert_eq!(xml, whole, "the XML reading reads whole");
     }

@@ -85,11 +85,12 @@ impl PlanStore {
     }
 }
 
-/// Fills `event` (already cleared) from the record whose BinXML is `chunk[offset..][..size]`,
-/// calling `keep` after `<System>`, which says whether to read the rest and which of its
-/// fields (the event is then partial if not all). `None` if the record is outside what
-/// this module models: the event is then half-filled and the caller reads the record
-/// through XML instead.
+/// Fills `event` (already cleared) from the record whose BinXML is `chunk[offset..][..size]`:
+/// the `header` fields of `<System>`, then, if `keep` (asked after `<System>`) says to read
+/// the rest, the fields it wants. The event is partial if either left any out. `None` if
+/// the record is outside what this module models: the event is then half-filled and the
+/// caller reads the record through XML instead.
+#[allow(clippy::too_many_arguments)]
 pub fn flatten<'w>(
     chunk: &[u8],
     offset: u64,
@@ -97,6 +98,7 @@ pub fn flatten<'w>(
     plans: &mut Plans<'_>,
     table: &FieldTable,
     event: &mut Event,
+    header: Wanted<'w>,
     keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
 ) -> Option<Flattened> {
     let start = usize::try_from(offset).ok()?;
@@ -107,8 +109,11 @@ pub fn flatten<'w>(
         table,
         plans,
         keep,
-        wanted: Wanted::EVERYTHING,
+        wanted: header,
     };
+    if !header.is_everything() {
+        event.set_partial();
+    }
     let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
     Some(flattened)
 }
@@ -502,7 +507,7 @@ struct Reader<'r, 's, 'w, K> {
     table: &'r FieldTable,
     plans: &'r mut Plans<'s>,
     keep: K,
-    /// The fields to read: every one until `keep` has seen `<System>`.
+    /// The fields to read: the header's until `keep` has seen `<System>`, then its answer.
     wanted: Wanted<'w>,
 }
 
@@ -698,11 +703,12 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     if *ends_system {
                         match (self.keep)(event) {
                             None => return Some((Flattened::Skipped, 1)),
-                            Some(wanted) if !wanted.is_everything() => {
-                                event.set_partial();
+                            Some(wanted) => {
+                                if !wanted.is_everything() {
+                                    event.set_partial();
+                                }
                                 self.wanted = wanted;
                             }
-                            Some(_) => {}
                         }
                     }
                 }

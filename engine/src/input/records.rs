@@ -4,7 +4,7 @@
 //! other, with the same code.
 
 use super::discover::{Container, Format, InputFile};
-use super::evtx::{self, ChunkContext, ChunkSource, ChunkStats, EvtxReader};
+use super::evtx::{self, ChunkContext, ChunkSource, ChunkStats, EvtxReader, Wants};
 use super::lines::{self, Block, Blocks};
 use super::{json, source, syslog};
 use crate::event::{Event, Handled, Origin};
@@ -90,19 +90,19 @@ impl Reader {
     }
 
     /// Reads one piece: for each record, fills `event` and calls `on_event`. For EVTX,
-    /// `keep` is asked after a record's header whether the rest is worth reading and which
-    /// of its fields (see `evtx::read_chunk`); text records are always read whole.
+    /// `wants` says which fields to read of each record (see `evtx::Wants`); text records
+    /// are always read whole.
     pub fn read<'w>(
         &self,
         piece: Piece,
         table: &FieldTable,
         event: &mut Event,
-        keep: impl FnMut(&Event) -> Option<Wanted<'w>>,
+        wants: Wants<'w, impl FnMut(&Event) -> Option<Wanted<'w>>>,
         mut on_event: impl FnMut(&mut Event) -> Handled,
     ) -> ChunkStats {
         let block = match piece {
             Piece::Chunk(number, source) => {
-                return evtx::read_chunk(number, source, &self.evtx, table, event, keep, on_event);
+                return evtx::read_chunk(number, source, &self.evtx, table, event, wants, on_event);
             }
             Piece::Lines(block) => block,
         };
