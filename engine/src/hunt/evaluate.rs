@@ -89,18 +89,32 @@ fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u3
 
 /// Whether a worker reads records in part or whole.
 ///
-/// Reading only the fields a record's rules read (`Candidates::wanted`) saves formatting
-/// the others, but a record that raises an alert is then read twice, since its alert shows
-/// every field. Where alerts are dense (an archived domain controller log whose every
-/// other record alerts) that costs more than it saves. So a worker counts, over its last
-/// `WINDOW` partial reads, how many were read again; past one in `MAX_REREAD_SHARE`, it
-/// reads whole for the next `WHOLE_SPELL` records, then tries again. Either way the
-/// alerts are the same: only the cost changes.
-#[derive(Debug, Default)]
+/// Reading only the fields a record's rules read (`Program::header_wanted`, then
+/// `Candidates::wanted`) saves formatting the others, but a record that raises an alert is
+/// then read twice, since its alert shows every field. Where alerts are dense (an archived
+/// domain controller log whose every other record alerts) that costs more than it saves.
+/// So a worker counts, over its last `WINDOW` records read in part, how many were read
+/// again; past one in `MAX_REREAD_SHARE`, it reads whole for the next `WHOLE_SPELL`
+/// records, then tries again. The choice is made for a whole piece (a chunk) at its start,
+/// header and payload alike. Either way the alerts are the same: only the cost changes.
+#[derive(Debug)]
 pub(crate) struct ReadPolicy {
+    /// The current piece is read in part.
+    in_part: Cell<bool>,
     partial: Cell<u32>,
     reread: Cell<u32>,
     whole_left: Cell<u32>,
+}
+
+impl Default for ReadPolicy {
+    fn default() -> Self {
+        ReadPolicy {
+            in_part: Cell::new(true),
+            partial: Cell::new(0),
+            reread: Cell::new(0),
+            whole_left: Cell::new(0),
+        }
+    }
 }
 
 const WINDOW: u32 = 256;
@@ -108,18 +122,19 @@ const MAX_REREAD_SHARE: u32 = 8;
 const WHOLE_SPELL: u32 = 8192;
 
 impl ReadPolicy {
-    /// The header fields to read of the records of the next piece.
+    /// Starts a piece: the header fields to read of its records.
     pub fn header<'p>(&self, program: &'p Program) -> Wanted<'p> {
-        match self.whole_left.get() {
-            0 => program.header_wanted(),
-            _ => Wanted::EVERYTHING,
+        self.in_part.set(self.whole_left.get() == 0);
+        match self.in_part.get() {
+            true => program.header_wanted(),
+            false => Wanted::EVERYTHING,
         }
     }
 
     /// The fields to read of a record whose rules are `candidates`.
     pub fn wanted<'p>(&self, candidates: &Candidates<'p>) -> Wanted<'p> {
-        if self.whole_left.get() > 0 {
-            self.whole_left.set(self.whole_left.get() - 1);
+        if !self.in_part.get() {
+            self.whole_left.set(self.whole_left.get().saturating_sub(1));
             return Wanted::EVERYTHING;
         }
         let wanted = candidates.wanted();
@@ -268,27 +283,50 @@ pub(crate) fn in_window(time: Option<Timestamp>, options: &HuntOptions) -> bool 
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_worker_reads_whole_for_a_while_where_partial_reads_are_read_again_often() {
-        let policy = ReadPolicy::default();
-        let candidates = Candidates::default();
-        let partial = |policy: &ReadPolicy| !policy.wanted(&candidates).is_everything();
-        // One in sixteen read again: reading in part pays.
-        for n in 0..WINDOW * 4 {
-            assert!(partial(&policy), "{n}");
-            if n % 16 == 0 {
-                policy.handled(Handled::NeedsWhole);
+    /// Reads a piece of `records` records; how many were read in part, header and
+    /// payload alike (panics if the two disagree), each then asked again when
+    /// `read_again(n)` for its number `n` in the piece.
+    fn piece(
+        policy: &ReadPolicy,
+        program: &Program,
+        records: u32,
+        read_again: impl Fn(u32) -> bool,
+    ) -> u32 {
+        let in_part = !policy.header(program).is_everything();
+        let mut partial = 0;
+        for n in 0..records {
+            let payload_in_part = !policy.wanted(&Candidates::default()).is_everything();
+            assert_eq!(payload_in_part, in_part, "record {n}");
+            if in_part {
+                partial += 1;
+                if read_again(n) {
+                    policy.handled(Handled::NeedsWhole);
+                }
             }
         }
-        // Every one read again: after a window, whole for a spell, then in part again.
-        for _ in 0..WINDOW {
-            assert!(partial(&policy));
-            policy.handled(Handled::NeedsWhole);
+        partial
+    }
+
+    #[test]
+    fn a_worker_reads_whole_for_a_while_where_partial_reads_are_read_again_often() {
+        let (program, _) = crate::compile::compile(Vec::new(), Vec::new(), &Default::default());
+        let policy = ReadPolicy::default();
+        // One in sixteen read again: reading in part pays.
+        for _ in 0..20 {
+            assert_eq!(piece(&policy, &program, 100, |n| n % 16 == 0), 100);
         }
-        for n in 0..WHOLE_SPELL {
-            assert!(!partial(&policy), "{n}");
-        }
-        assert!(partial(&policy));
+        // Every one read again: the piece in which a window fills ends in part, the next
+        // ones are read whole until a spell has passed, then in part again.
+        let pieces: Vec<u32> = (0..(WINDOW + WHOLE_SPELL) / 100 + 2)
+            .map(|_| piece(&policy, &program, 100, |_| true))
+            .collect();
+        let spell = WHOLE_SPELL.div_ceil(100) as usize;
+        assert_eq!(pieces[0], 100, "{pieces:?}");
+        assert!(
+            pieces[1..=spell].iter().all(|&partial| partial == 0),
+            "{pieces:?}"
+        );
+        assert_eq!(pieces[spell + 1], 100, "{pieces:?}");
         assert_eq!(policy.handled(Handled::Done), Handled::Done);
     }
 }
