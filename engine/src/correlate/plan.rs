@@ -8,7 +8,7 @@
 //! cannot be resolved is reported and left out, and so is any correlation built on it.
 
 use super::Slot;
-use crate::field::{FieldId, FieldTable};
+use crate::field::{FieldId, FieldTable, FxBuild};
 use crate::rule::correlation::{CorrelationRule, CorrelationType, Reference, Threshold, Timespan};
 use crate::rule::{Meta, RuleError, Source};
 use std::collections::{BTreeMap, HashMap};
@@ -59,8 +59,8 @@ pub struct Feed {
 pub struct Plan {
     /// Inputs before the correlations built on them.
     pub nodes: Vec<Node>,
-    /// Detection rule id → the correlations it feeds.
-    pub inputs: HashMap<String, Vec<Slot>>,
+    /// Detection rule id → the correlations it feeds (looked up for every match).
+    pub inputs: HashMap<String, Vec<Slot>, FxBuild>,
     /// Per compiled rule: what its matches carry, if a correlation reads them.
     pub(crate) feeds: Vec<Option<Feed>>,
     /// Per compiled rule: true when a correlation says `generate: false` for it.
@@ -203,7 +203,7 @@ pub(crate) fn build(
     // Field names per slot.
     let mut nodes: Vec<Node> = Vec::new();
     let mut node_of: HashMap<usize, usize> = HashMap::new();
-    let mut inputs: HashMap<String, Vec<Slot>> = HashMap::new();
+    let mut inputs: HashMap<String, Vec<Slot>, FxBuild> = HashMap::default();
     let mut generate_false_detection: Vec<bool> = vec![false; detections.len()];
     let mut generate_false_node: Vec<bool> = Vec::new();
     'correlations: for c_index in order {

@@ -127,6 +127,16 @@ struct NodeState {
     free: Vec<u32>,
 }
 
+/// What an interned text of a match is (see `Correlator::last_interned`).
+#[derive(Clone, Copy)]
+enum Role {
+    Rule,
+    Host,
+    Channel,
+    File,
+    Format,
+}
+
 /// A pending deadline: (time, node, slab slot, generation of the slot).
 type Timer = Reverse<(i64, u32, u32, u32)>;
 
@@ -148,6 +158,9 @@ pub struct Correlator<'p> {
     /// file by address, and the record id), to drop a second copy.
     taken_now: HashSet<([usize; 4], u64), FxBuild>,
     strings: HashSet<Arc<str>, FxBuild>,
+    /// The text last interned in each `Role`: consecutive matches mostly share their rule,
+    /// host, channel, file and format, and comparing with the last costs less than hashing.
+    last_interned: [Option<Arc<str>>; 5],
     max_groups: usize,
     live_groups: usize,
     /// The correlations this correlator runs (all, unless made for some chains).
@@ -181,6 +194,7 @@ impl<'p> Correlator<'p> {
             seq: 0,
             taken_now: HashSet::default(),
             strings: HashSet::default(),
+            last_interned: Default::default(),
             max_groups,
             live_groups: 0,
             runs,
@@ -215,10 +229,10 @@ impl<'p> Correlator<'p> {
         if !slots.iter().any(|s| self.runs[s.node as usize]) {
             return;
         }
-        let rule = self.intern(m.rule);
-        let host = m.host.map(|s| self.intern(s));
-        let channel = m.channel.map(|s| self.intern(s));
-        let file = self.intern(m.file);
+        let rule = self.intern_as(Role::Rule, m.rule);
+        let host = m.host.map(|s| self.intern_as(Role::Host, s));
+        let channel = m.channel.map(|s| self.intern_as(Role::Channel, s));
+        let file = self.intern_as(Role::File, m.file);
         // Interned strings are one allocation per text, so their addresses identify them.
         let address = |s: &Arc<str>| Arc::as_ptr(s) as *const u8 as usize;
         let identity = match (&host, &channel) {
@@ -236,7 +250,7 @@ impl<'p> Correlator<'p> {
             channel,
             record_id: m.record_id,
             file,
-            format: self.intern(m.format),
+            format: self.intern_as(Role::Format, m.format),
             alert: None,
             parts: Arc::new([]),
             key,
@@ -270,6 +284,19 @@ impl<'p> Correlator<'p> {
             self.taken_now.clear();
             self.now = time;
         }
+    }
+
+    /// `intern`, for a text in `role`.
+    fn intern_as(&mut self, role: Role, text: &str) -> Arc<str> {
+        let last = &mut self.last_interned[role as usize];
+        if let Some(last) = last
+            && **last == *text
+        {
+            return last.clone();
+        }
+        let shared = self.intern(text);
+        self.last_interned[role as usize] = Some(shared.clone());
+        shared
     }
 
     fn intern(&mut self, text: &str) -> Arc<str> {
