@@ -476,30 +476,7 @@ generate: false
                         .data("WorkstationName", "WS01")
                 })
                 .collect();
-            let path = std::env::temp_dir().join(format!(
-                "tansa-partial-{}-{alerting_share}.evtx",
-                std::process::id()
-            ));
-            std::fs::write(&path, tansa_fixtures::write_evtx(&events).unwrap()).unwrap();
-            let loaded = load_str(Path::new("r.yml"), RULES);
-            assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-            let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());
-            assert!(errors.is_empty(), "{errors:?}");
-            let files = [InputFile {
-                size: std::fs::metadata(&path).unwrap().len(),
-                path: path.clone(),
-                container: Container::Plain,
-                format: Format::Evtx,
-                modified: None,
-            }];
-            let report = hunt(
-                &program,
-                &files,
-                &HuntOptions::default(),
-                &Progress::default(),
-            );
-            std::fs::remove_file(&path).unwrap();
-            let mut report = report.unwrap();
+            let mut report = hunt_log(&format!("partial-{alerting_share}"), &events, RULES);
             assert_eq!(report.files[0].stats.records, count as u64);
             let mut out = Vec::new();
             report.write_alerts(&mut out).unwrap();
@@ -530,31 +507,15 @@ generate: false
         }
     }
 
-    /// Enough alerts to pass `ALERT_MEMORY_BUDGET` come back from disk as whole lines, each
-    /// with its rule object, in order.
-    #[test]
-    fn alerts_spilled_to_disk_come_back_with_their_rule_objects() {
-        let count = 12_000;
-        let events: Vec<EventSpec> = (0..count)
-            .map(|i| {
-                let time = jiff::Timestamp::from_second(1_700_000_000 + i).unwrap();
-                EventSpec::new("Security", 4625)
-                    .at(time)
-                    .data("TargetUserName", &format!("user{i}"))
-                    .data("IpAddress", "10.0.0.5")
-            })
-            .collect();
-        let path = std::env::temp_dir().join(format!("tansa-spill-{}.evtx", std::process::id()));
-        std::fs::write(&path, tansa_fixtures::write_evtx(&events).unwrap()).unwrap();
-        let loaded = load_str(
-            Path::new("r.yml"),
-            "title: Failed logon\nid: r\nlevel: low\ndescription: \"Every \\\"failure\\\".\\nTwo lines.\"\n\
-             logsource:\n  product: windows\n  service: security\n\
-             detection:\n  selection:\n    EventID: 4625\n  condition: selection\n",
-        );
+    /// Hunts a log of `events`, written to a temporary file (`name` tells it apart), with
+    /// the rules and correlations of `yaml`, which must all compile.
+    fn hunt_log(name: &str, events: &[EventSpec], yaml: &str) -> HuntReport {
+        let path = std::env::temp_dir().join(format!("tansa-{name}-{}.evtx", std::process::id()));
+        std::fs::write(&path, tansa_fixtures::write_evtx(events).unwrap()).unwrap();
+        let loaded = load_str(Path::new("r.yml"), yaml);
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        let (program, errors) = compile(loaded.rules, Vec::new(), &Options::default());
-        assert!(errors.is_empty());
+        let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());
+        assert!(errors.is_empty(), "{errors:?}");
         let files = [InputFile {
             size: std::fs::metadata(&path).unwrap().len(),
             path: path.clone(),
@@ -569,7 +530,30 @@ generate: false
             &Progress::default(),
         );
         std::fs::remove_file(&path).unwrap();
-        let mut report = report.unwrap();
+        report.unwrap()
+    }
+
+    /// Enough alerts to pass `ALERT_MEMORY_BUDGET` come back from disk as whole lines, each
+    /// with its rule object, in order.
+    #[test]
+    fn alerts_spilled_to_disk_come_back_with_their_rule_objects() {
+        let count = 12_000;
+        let events: Vec<EventSpec> = (0..count)
+            .map(|i| {
+                let time = jiff::Timestamp::from_second(1_700_000_000 + i).unwrap();
+                EventSpec::new("Security", 4625)
+                    .at(time)
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("IpAddress", "10.0.0.5")
+            })
+            .collect();
+        let mut report = hunt_log(
+            "spill",
+            &events,
+            "title: Failed logon\nid: r\nlevel: low\ndescription: \"Every \\\"failure\\\".\\nTwo lines.\"\n\
+             logsource:\n  product: windows\n  service: security\n\
+             detection:\n  selection:\n    EventID: 4625\n  condition: selection\n",
+        );
         assert!(report.alerts.spilled_runs() > 0, "the alerts went to disk");
         let mut out = Vec::new();
         report.write_alerts(&mut out).unwrap();
