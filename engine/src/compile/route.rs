@@ -51,13 +51,12 @@ impl Bucket {
         gates: &[Option<Vec<(Subject, u32)>>],
         reads: &[Option<FieldSet>],
     ) -> Bucket {
-        let mut bucket = Bucket::default();
-        for &rule in &rules {
-            match &reads[rule as usize] {
-                Some(read) => bucket.fields.union_with(read),
-                None => bucket.reads_everything = true,
-            }
-        }
+        let (fields, reads_everything) = union_of(rules.iter().map(|&rule| &reads[rule as usize]));
+        let mut bucket = Bucket {
+            fields,
+            reads_everything,
+            ..Bucket::default()
+        };
         if rules.len() < GATE_MIN_RULES {
             bucket.always = rules;
             return bucket;
@@ -182,17 +181,14 @@ impl RoutesBuilder {
         gates: &[Option<Vec<(Subject, u32)>>],
         reads: &[Option<FieldSet>],
     ) -> Routes {
+        let (mut read_anywhere, some_read_everything) = union_of(reads);
+        (0..well_known::NAMES.len() as FieldId).for_each(|id| read_anywhere.insert(id));
         let mut routes = Routes {
             any_channel: self.any_channel.build(gates, reads),
+            read_anywhere,
+            some_read_everything,
             ..Routes::default()
         };
-        (0..well_known::NAMES.len() as FieldId).for_each(|id| routes.read_anywhere.insert(id));
-        for read in reads {
-            match read {
-                Some(read) => routes.read_anywhere.union_with(read),
-                None => routes.some_read_everything = true,
-            }
-        }
         for (index, (lowercase, lists)) in self.channels.into_iter().enumerate() {
             routes.channels.insert(lowercase, index as u32);
             routes.by_channel.push(lists.build(gates, reads));
@@ -203,4 +199,16 @@ impl RoutesBuilder {
         }
         routes
     }
+}
+
+/// The fields any of `reads` reads, and whether one reads every value (`None`).
+fn union_of<'a>(reads: impl IntoIterator<Item = &'a Option<FieldSet>>) -> (FieldSet, bool) {
+    let (mut union, mut everything) = (FieldSet::default(), false);
+    for read in reads {
+        match read {
+            Some(read) => union.union_with(read),
+            None => everything = true,
+        }
+    }
+    (union, everything)
 }
