@@ -3,10 +3,13 @@
 //! The hot path: find the record's bucket (channel, event id), then evaluate each rule of
 //! the bucket, short-circuiting. A worker owns one `Scratch`, which remembers for the
 //! current record which literal automata have run and which needles they found, so each
-//! field is scanned at most once per record however many rules test it. Nothing here
-//! allocates for a record unless a rule needs Unicode case folding.
+//! field is scanned at most once per record however many rules test it; it also keeps each
+//! field's last value and the needles found in it, and a record with the same value (logs
+//! repeat shares, logon types, processes from one record to the next) takes those needles
+//! without a scan. Nothing here allocates for a record unless a rule needs Unicode case
+//! folding (or a field's value is longer than any it has kept).
 
-use crate::compile::literals::{Automaton, Subject};
+use crate::compile::literals::{Automaton, Subject, SubjectAutomata};
 use crate::compile::matcher::{Cidr, StrPattern, literal_test};
 use crate::compile::route::{Bucket, Channel};
 use crate::compile::{Check, CompiledRule, Expr, Program, ValueTest};
@@ -26,6 +29,9 @@ pub struct Scratch {
     rule_seen: Vec<u32>,
     /// A value being scanned, lowercased.
     lowercase: Vec<u8>,
+    /// Per field: the last single value its automaton was run over, and the needles found
+    /// in it (see `scan`).
+    last_scans: Vec<LastScan>,
     /// The record's whole text, lowercased, for keyword searches; and the stamp of the
     /// record it is from.
     text_lowercase: Vec<u8>,
@@ -48,6 +54,9 @@ impl Scratch {
             self.field_scanned = vec![0; program.literals.fields.len()];
             self.rule_seen = vec![0; program.rules.len()];
             self.keywords_scanned = vec![0; program.literals.keywords.len()];
+            self.last_scans = Vec::new();
+            self.last_scans
+                .resize_with(program.literals.fields.len(), LastScan::default);
             self.text_stamp = 0;
             self.stamp = 0;
         }
@@ -364,25 +373,69 @@ impl Program {
             }
             return;
         }
-        let lowercase = &mut scratch.lowercase;
-        let mut mark = |value: &str| {
-            if let Some(automaton) = &automata.folded {
-                lowercase.clear();
-                lowercase.extend_from_slice(value.as_bytes());
-                lowercase.make_ascii_lowercase();
-                stamp_matches(automaton, lowercase, stamp, hits, found);
-            }
-            if let Some(automaton) = &automata.unicode
-                && !value.is_ascii()
-            {
-                let value = value.to_lowercase();
-                stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
-            }
+        let Subject::Field(id) = subject else {
+            return;
         };
-        if let Subject::Field(id) = subject {
-            event.values(id).for_each(&mut mark);
+        let lowercase = &mut scratch.lowercase;
+        // A field's value is often the last record's (the same share, logon type, process):
+        // a single value equal to the one last scanned finds the needles found then.
+        let mut values = event.values(id);
+        let (Some(value), None) = (values.next(), values.next()) else {
+            for value in event.values(id) {
+                mark(automata, value, lowercase, stamp, hits, found);
+            }
+            return;
+        };
+        let last = &mut scratch.last_scans[id as usize];
+        if last.valid && last.value == value.as_bytes() {
+            for &needle in &last.needles {
+                hits[needle as usize] = stamp;
+                found.push(needle);
+            }
+            return;
         }
+        let start = found.len();
+        mark(automata, value, lowercase, stamp, hits, found);
+        last.valid = true;
+        last.value.clear();
+        last.value.extend_from_slice(value.as_bytes());
+        last.needles.clear();
+        last.needles.extend_from_slice(&found[start..]);
     }
+}
+
+/// Stamps the needles of a field's automata found in `value` (`lowercase`: room for it
+/// lowercased).
+fn mark(
+    automata: &SubjectAutomata,
+    value: &str,
+    lowercase: &mut Vec<u8>,
+    stamp: u32,
+    hits: &mut [u32],
+    found: &mut Vec<u32>,
+) {
+    if let Some(automaton) = &automata.folded {
+        lowercase.clear();
+        lowercase.extend_from_slice(value.as_bytes());
+        lowercase.make_ascii_lowercase();
+        stamp_matches(automaton, lowercase, stamp, hits, found);
+    }
+    if let Some(automaton) = &automata.unicode
+        && !value.is_ascii()
+    {
+        let value = value.to_lowercase();
+        stamp_matches(automaton, value.as_bytes(), stamp, hits, found);
+    }
+}
+
+/// A field's last single value scanned, and the needles its automaton found in it: each
+/// needle belongs to one field, so they are the needles the scan added to the record's
+/// hit list.
+#[derive(Debug, Default)]
+struct LastScan {
+    valid: bool,
+    value: Vec<u8>,
+    needles: Vec<u32>,
 }
 
 fn stamp_matches(

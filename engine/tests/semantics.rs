@@ -436,3 +436,63 @@ fn base64(text: &str) -> String {
 fn base64_bytes(bytes: &[u8]) -> String {
     tansa_engine::rule::sigma_string::base64(bytes)
 }
+
+/// A worker remembers the needles found in a field's last value: a record whose value is
+/// the same, another, repeated or missing is judged as if its fields were scanned anew.
+#[test]
+fn a_fields_last_value_seen_again_is_judged_as_if_scanned_anew() {
+    let p = rule(
+        "  sel:\n    ShareName|contains: ['admin$', 'c$']\n    \
+         RelativeTargetName|endswith: ['.exe', '.dll']\n  condition: sel\n",
+    );
+    let records: &[&[(&str, &str)]] = &[
+        &[
+            ("ShareName", "\\\\*\\ADMIN$"),
+            ("RelativeTargetName", "a.exe"),
+        ],
+        &[
+            ("ShareName", "\\\\*\\ADMIN$"),
+            ("RelativeTargetName", "a.exe"),
+        ],
+        &[
+            ("ShareName", "\\\\*\\ADMIN$"),
+            ("RelativeTargetName", "a.txt"),
+        ],
+        &[
+            ("ShareName", "\\\\*\\PRINT$"),
+            ("RelativeTargetName", "a.txt"),
+        ],
+        &[
+            ("ShareName", "\\\\*\\PRINT$"),
+            ("RelativeTargetName", "b.dll"),
+        ],
+        &[("ShareName", "\\\\*\\C$"), ("RelativeTargetName", "b.dll")],
+        &[
+            ("ShareName", "\\\\*\\C$"),
+            ("RelativeTargetName", "x.txt"),
+            ("RelativeTargetName", "b.dll"),
+        ],
+        &[("ShareName", "\\\\*\\C$"), ("RelativeTargetName", "x.txt")],
+        &[("RelativeTargetName", "b.dll")],
+        &[("ShareName", "\\\\*\\C$"), ("RelativeTargetName", "b.dll")],
+    ];
+    let expected = [
+        true, true, false, false, false, true, true, false, false, true,
+    ];
+    let mut scratch = tansa_engine::eval::Scratch::new();
+    for (n, (payload, expected)) in records.iter().zip(expected).enumerate() {
+        let e = event(&p, &[("Channel", "Security"), ("EventID", "5145")], payload);
+        let mut matches = Vec::new();
+        p.evaluate(&e, p.candidates(&e), &mut scratch, &mut matches);
+        assert_eq!(
+            !matches.is_empty(),
+            expected,
+            "record {n}, one scratch for all"
+        );
+        assert_eq!(
+            !matching(&p, &e).is_empty(),
+            expected,
+            "record {n}, its own scratch"
+        );
+    }
+}
