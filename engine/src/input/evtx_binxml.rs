@@ -9,6 +9,9 @@
 //! BinXML, a template instance of its own (Windows writes most `<EventData>` so): its plan
 //! runs where the value stands. Every chunk defines its templates anew, so plans are also
 //! kept by the definitions' content (`PlanStore`), for every file read with one context.
+//! A record's values are mostly the last record's at the same place of the same template
+//! (provider, channel, computer, user, share): such a value is copied from the last text
+//! it made (`Plans::formatted`), not formatted again.
 //!
 //! The event must be exactly the one `evtx_xml::flatten` makes of the XML evtx renders for
 //! the same record: the same fields, names, values, origins and order. So a plan follows
@@ -33,13 +36,33 @@ use std::sync::{Arc, RwLock};
 pub struct Plans<'s> {
     /// Where plans made in other chunks are.
     store: &'s PlanStore,
-    /// By `plan_key` (a template is planned for where it is used). A chunk uses a few
-    /// templates, so a list is searched faster than a map is hashed.
-    by_key: Vec<(u64, Option<Arc<Plan>>)>,
+    /// By `plan_key` (a template is planned for where it is used), with the plan's slots in
+    /// `formatted`. A chunk uses a few templates, so a list is searched faster than a map
+    /// is hashed.
+    by_key: Vec<(u64, Option<Arc<Plan>>, Slots)>,
     /// The values of the instances being read, outermost first.
     values: Vec<Value>,
     /// Room for a definition's content key.
     key: Vec<u8>,
+    /// Per plan and value index: the value last formatted there and its text. A record's
+    /// values are mostly the last record's (its provider, channel, computer, user, share):
+    /// one found unchanged is copied, not formatted again.
+    formatted: Vec<Formatted>,
+}
+
+/// A plan's slots in `Plans::formatted`: the first, and how many (its instances' values).
+#[derive(Debug, Clone, Copy)]
+struct Slots {
+    first: u32,
+    count: u32,
+}
+
+/// A value as it was last formatted in a slot: its type, its bytes and its text.
+#[derive(Debug, Default)]
+struct Formatted {
+    kind: u8,
+    bytes: Vec<u8>,
+    text: String,
 }
 
 impl Plans<'_> {
@@ -49,6 +72,7 @@ impl Plans<'_> {
             by_key: Vec::new(),
             values: Vec::new(),
             key: Vec::new(),
+            formatted: Vec::new(),
         }
     }
 }
@@ -527,16 +551,22 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         let base = self.plans.values.len();
         let definition = read_instance(self.chunk, start, end, &mut self.plans.values)?;
         let key = plan_key(definition, parent);
-        let known = self.plans.by_key.iter().find(|(k, _)| *k == key);
-        let plan = match known {
-            Some((_, plan)) => plan.clone()?,
+        let known = self.plans.by_key.iter().find(|(k, _, _)| *k == key);
+        let (plan, slots) = match known {
+            Some((_, plan, slots)) => (plan.clone()?, *slots),
             None => {
                 let plan = self.plan(definition, parent);
-                self.plans.by_key.push((key, plan.clone()));
-                plan?
+                let formatted = &mut self.plans.formatted;
+                let slots = Slots {
+                    first: formatted.len() as u32,
+                    count: (self.plans.values.len() - base) as u32,
+                };
+                formatted.resize_with(formatted.len() + slots.count as usize, Default::default);
+                self.plans.by_key.push((key, plan.clone(), slots));
+                (plan?, slots)
             }
         };
-        let result = self.run(&plan, base, event);
+        let result = self.run(&plan, base, slots, event);
         self.plans.values.truncate(base);
         result
     }
@@ -570,7 +600,13 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         })
     }
 
-    fn run(&mut self, plan: &Plan, base: usize, event: &mut Event) -> Option<(Flattened, u32)> {
+    fn run(
+        &mut self,
+        plan: &Plan,
+        base: usize,
+        slots: Slots,
+        event: &mut Event,
+    ) -> Option<(Flattened, u32)> {
         let mut rendered = [0u32; MAX_DEPTH + 2];
         let top = match plan.steps.first() {
             Some(Step::Open { depth, .. }) => usize::from(*depth),
@@ -613,7 +649,7 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     if self.filtering && !self.wanted.contains(name.id) {
                         continue;
                     }
-                    let value = self.write_parts(plan, parts, base, event);
+                    let value = self.write_parts(plan, parts, base, slots, event);
                     if value.0 != value.1 {
                         let name_at = write_name(plan, name, event);
                         event.add_field_at(name_at, value, name.id, *origin);
@@ -633,7 +669,7 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     let name = match known {
                         Some(known) => (write_name(plan, known, event), Some(known.id)),
                         None if self.has_fragment(plan, parts, base) => return None,
-                        None => (self.write_parts(plan, parts, base, event), None),
+                        None => (self.write_parts(plan, parts, base, slots, event), None),
                     };
                     // An empty attribute is left out: the field is then named `Data`.
                     data_name = (name.0.0 != name.0.1).then_some(name);
@@ -663,7 +699,7 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     if self.filtering && !self.content_wanted(data_name, name, event) {
                         continue;
                     }
-                    let value = self.write_parts(plan, parts, base, event);
+                    let value = self.write_parts(plan, parts, base, slots, event);
                     match data_name {
                         Some((name_at, Some(id))) => {
                             event.add_field_at(name_at, value, id, place.section.origin());
@@ -755,12 +791,14 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         Some(flattened == Flattened::Skipped)
     }
 
-    /// Appends the parts' text to the event's text; its range.
+    /// Appends the parts' text to the event's text; its range. A value that is the one last
+    /// formatted in its slot is copied from there.
     fn write_parts(
-        &self,
+        &mut self,
         plan: &Plan,
         parts: &Range<u32>,
         base: usize,
+        slots: Slots,
         event: &mut Event,
     ) -> (usize, usize) {
         let text = event.text_mut();
@@ -769,10 +807,27 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
             match *part {
                 Part::Text(from, to) => text.push_str(&plan.text[from as usize..to as usize]),
                 Part::Value(index) => {
-                    if let Some(value) = self.value(base, index) {
-                        let bytes = &self.chunk[value.bytes.0 as usize..value.bytes.1 as usize];
+                    let Some(value) = self.value(base, index) else {
+                        continue;
+                    };
+                    let bytes = &self.chunk[value.bytes.0 as usize..value.bytes.1 as usize];
+                    let Some(last) = (u32::from(index) < slots.count).then(|| {
+                        &mut self.plans.formatted[(slots.first + u32::from(index)) as usize]
+                    }) else {
                         write_value(value.kind, bytes, text);
+                        continue;
+                    };
+                    if last.kind == value.kind && last.bytes == bytes {
+                        text.push_str(&last.text);
+                        continue;
                     }
+                    let at = text.len();
+                    write_value(value.kind, bytes, text);
+                    last.kind = value.kind;
+                    last.bytes.clear();
+                    last.bytes.extend_from_slice(bytes);
+                    last.text.clear();
+                    last.text.push_str(&text[at..]);
                 }
             }
         }
