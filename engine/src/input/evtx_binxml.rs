@@ -29,7 +29,7 @@ use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable, Wanted};
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The plans of one chunk's templates, and room for a record's values. Templates and names
 /// are chunk-local: use one `Plans` per chunk.
@@ -46,8 +46,11 @@ pub struct Plans<'s> {
     key: Vec<u8>,
     /// Per plan and value index: the value last formatted there and its text. A record's
     /// values are mostly the last record's (its provider, channel, computer, user, share):
-    /// one found unchanged is copied, not formatted again.
+    /// one found unchanged is copied, not formatted again. Taken from the store's pool and
+    /// given back, so that a small chunk does not pay for allocating it.
     formatted: Vec<Formatted>,
+    /// The slots of `formatted` this chunk's plans have.
+    slots_used: u32,
 }
 
 /// A plan's slots in `Plans::formatted`: the first, and how many (its instances' values).
@@ -67,12 +70,27 @@ struct Formatted {
 
 impl Plans<'_> {
     pub fn new(store: &PlanStore) -> Plans<'_> {
+        let formatted = store
+            .formatted
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
         Plans {
             store,
             by_key: Vec::new(),
             values: Vec::new(),
             key: Vec::new(),
-            formatted: Vec::new(),
+            formatted,
+            slots_used: 0,
+        }
+    }
+}
+
+impl Drop for Plans<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.store.formatted.lock() {
+            pool.push(std::mem::take(&mut self.formatted));
         }
     }
 }
@@ -85,6 +103,8 @@ impl Plans<'_> {
 #[derive(Default)]
 pub struct PlanStore {
     plans: RwLock<HashMap<Vec<u8>, Option<Arc<Plan>>>>,
+    /// `Plans::formatted` of chunks read before, one per chunk read at once.
+    formatted: Mutex<Vec<Vec<Formatted>>>,
 }
 
 /// Past this many plans a store keeps no more: memory stays bounded, and chunks then plan
@@ -556,12 +576,16 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
             Some((_, plan, slots)) => (plan.clone()?, *slots),
             None => {
                 let plan = self.plan(definition, parent);
-                let formatted = &mut self.plans.formatted;
                 let slots = Slots {
-                    first: formatted.len() as u32,
+                    first: self.plans.slots_used,
                     count: (self.plans.values.len() - base) as u32,
                 };
-                formatted.resize_with(formatted.len() + slots.count as usize, Default::default);
+                self.plans.slots_used += slots.count;
+                let used = self.plans.slots_used as usize;
+                let formatted = &mut self.plans.formatted;
+                if formatted.len() < used {
+                    formatted.resize_with(used, Default::default);
+                }
                 self.plans.by_key.push((key, plan.clone(), slots));
                 (plan?, slots)
             }
