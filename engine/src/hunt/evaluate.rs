@@ -97,24 +97,13 @@ fn ranks(n: usize, order: impl Fn(usize, usize) -> std::cmp::Ordering) -> Vec<u3
 /// again; past one in `MAX_REREAD_SHARE`, it reads whole for the next `WHOLE_SPELL`
 /// records, then tries again. The choice is made for a whole piece (a chunk) at its start,
 /// header and payload alike. Either way the alerts are the same: only the cost changes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct ReadPolicy {
-    /// The current piece is read in part.
-    in_part: Cell<bool>,
+    /// The current piece is read whole.
+    whole_piece: Cell<bool>,
     partial: Cell<u32>,
     reread: Cell<u32>,
     whole_left: Cell<u32>,
-}
-
-impl Default for ReadPolicy {
-    fn default() -> Self {
-        ReadPolicy {
-            in_part: Cell::new(true),
-            partial: Cell::new(0),
-            reread: Cell::new(0),
-            whole_left: Cell::new(0),
-        }
-    }
 }
 
 const WINDOW: u32 = 256;
@@ -124,16 +113,16 @@ const WHOLE_SPELL: u32 = 8192;
 impl ReadPolicy {
     /// Starts a piece: the header fields to read of its records.
     pub fn header<'p>(&self, program: &'p Program) -> Wanted<'p> {
-        self.in_part.set(self.whole_left.get() == 0);
-        match self.in_part.get() {
-            true => program.header_wanted(),
-            false => Wanted::EVERYTHING,
+        self.whole_piece.set(self.whole_left.get() > 0);
+        match self.whole_piece.get() {
+            true => Wanted::EVERYTHING,
+            false => program.header_wanted(),
         }
     }
 
     /// The fields to read of a record whose rules are `candidates`.
     pub fn wanted<'p>(&self, candidates: &Candidates<'p>) -> Wanted<'p> {
-        if !self.in_part.get() {
+        if self.whole_piece.get() {
             self.whole_left.set(self.whole_left.get().saturating_sub(1));
             return Wanted::EVERYTHING;
         }

@@ -791,7 +791,8 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
             Some(((start, end), None)) => self
                 .wanted
                 .contains(self.table.get(&event.text()[start..end])),
-            Some((_, Some(id))) => self.wanted.contains(id),
+            // Its `DataName` step left it out if it was not wanted.
+            Some((_, Some(_))) => true,
             None => self.wanted.contains(name.id),
         }
     }
