@@ -299,6 +299,85 @@ impl Sorted {
         }
         merge(&sorter.runs, sorter.pending.iter(), take)
     }
+
+    /// Feeds for `readers` readers, each of which gets every entry in order, and the
+    /// merging that fills them, to be run on a thread of its own meanwhile (it fails if a
+    /// run cannot be read back; a feed then ends early, so its reader's result must wait
+    /// for the merging's). A reader that stops drops its feed; the merging goes on for the
+    /// others. The runs are merged once whatever the number of readers: on a log whose every
+    /// record feeds a correlation, merging was a third of the correlation stage, and each
+    /// thread of the stage merged them all for itself.
+    pub fn feeds(
+        &self,
+        readers: usize,
+    ) -> (Vec<Feed>, impl FnOnce() -> io::Result<()> + Send + '_) {
+        let (senders, feeds): (Vec<_>, Vec<_>) = (0..readers)
+            .map(|_| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(FEED_BATCHES);
+                (sender, Feed(receiver))
+            })
+            .unzip();
+        let merge = move || {
+            let mut senders: Vec<_> = senders.into_iter().map(Some).collect();
+            // Hands a batch to every reader still reading; `false` once none is.
+            let mut hand_over = |batch: Batch| {
+                let batch = std::sync::Arc::new(batch);
+                for sender in &mut senders {
+                    if sender
+                        .as_ref()
+                        .is_some_and(|s| s.send(batch.clone()).is_err())
+                    {
+                        *sender = None;
+                    }
+                }
+                senders.iter().any(Option::is_some)
+            };
+            let mut batch = Batch::new();
+            let mut readers_gone = false;
+            let merged = self.for_each(|key, bytes| {
+                batch.push(key, bytes);
+                if batch.len() >= FEED_BATCH_ENTRIES && !hand_over(std::mem::take(&mut batch)) {
+                    readers_gone = true;
+                    return Err(io::Error::other(
+                        "every reader of the merged entries stopped",
+                    ));
+                }
+                Ok(())
+            });
+            if readers_gone {
+                return Ok(());
+            }
+            merged?;
+            hand_over(batch);
+            Ok(())
+        };
+        (feeds, merge)
+    }
+}
+
+/// Entries handed over at once to a feed: the hand-over costs far less than they do.
+const FEED_BATCH_ENTRIES: usize = 1024;
+/// Batches a feed holds before the merging waits for its reader.
+const FEED_BATCHES: usize = 4;
+
+/// The entries of a `Sorted`, in order, as its merging hands them over (see
+/// `Sorted::feeds`).
+#[derive(Debug)]
+pub struct Feed(std::sync::mpsc::Receiver<std::sync::Arc<Batch>>);
+
+impl Feed {
+    /// Hands every entry to `take`, in key order, until the merging ends or `take` fails.
+    pub fn for_each(
+        self,
+        mut take: impl FnMut(SortKey, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        for batch in self.0 {
+            for (key, bytes) in batch.iter() {
+                take(key, bytes)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sorts `batch` and writes it to a new run, leaving the batch empty.
@@ -402,8 +481,10 @@ fn merge<'m>(
             key
         }))
     };
-    // Heap of (key, bytes, source), ordered as the runs are. Each source's buffer goes
-    // back into the heap with its next entry, so merging allocates nothing per entry.
+    // Heap of (key, bytes, source), ordered as the runs are. The head's source gives its
+    // next entry in the head's place, which then sinks to where it belongs: one pass down
+    // the heap per entry, not a pop and a push, and its buffer is reused, so merging
+    // allocates nothing per entry.
     let mut heap = BinaryHeap::new();
     for source in 0..=memory_source {
         let mut line = Vec::new();
@@ -411,10 +492,14 @@ fn merge<'m>(
             heap.push(Reverse((key, line, source)));
         }
     }
-    while let Some(Reverse((key, mut line, source))) = heap.pop() {
-        take(key, &line)?;
-        if let Some(key) = next(source, &mut line)? {
-            heap.push(Reverse((key, line, source)));
+    while let Some(mut head) = heap.peek_mut() {
+        let Reverse((key, line, source)) = &mut *head;
+        take(*key, line)?;
+        match next(*source, line)? {
+            Some(next_key) => *key = next_key,
+            None => {
+                std::collections::binary_heap::PeekMut::pop(head);
+            }
         }
     }
     Ok(())
@@ -536,6 +621,77 @@ mod tests {
         assert_eq!(first, expected);
         assert_eq!(second, expected);
         assert_eq!(read(), expected, "and again after");
+    }
+
+    fn spilled(count: i128) -> (Sorted, Vec<String>) {
+        let mut spilling = Sorter::new(4096);
+        let mut in_memory = Sorter::new(usize::MAX);
+        for chunk in (0..count).collect::<Vec<i128>>().chunks(50) {
+            let entries: Vec<(SortKey, Vec<u8>)> = chunk
+                .iter()
+                .map(|&i| (key(i * 7919 % count, 0), i.to_string().into_bytes()))
+                .collect();
+            spilling.extend(&mut batch(&entries)).unwrap();
+            in_memory.extend(&mut batch(&entries)).unwrap();
+        }
+        assert!(spilling.spilled_runs() > 10);
+        (spilling.into_sorted(), output(in_memory))
+    }
+
+    fn read_feed(feed: Feed, stop_after: usize) -> (io::Result<()>, Vec<String>) {
+        let mut out = Vec::new();
+        let result = feed.for_each(|_, line| {
+            if out.len() == stop_after {
+                return Err(io::Error::other("enough"));
+            }
+            out.push(String::from_utf8(line.to_vec()).unwrap());
+            Ok(())
+        });
+        (result, out)
+    }
+
+    /// Runs merged once for three readers: each gets every entry in order, and one that
+    /// stops early holds back neither the others nor the merging.
+    #[test]
+    fn merged_entries_fed_to_many_readers_reach_each_whole_and_in_order() {
+        let (sorted, expected) = spilled(5000);
+        let (feeds, merge) = sorted.feeds(3);
+        let (merged, read) = std::thread::scope(|scope| {
+            let merging = scope.spawn(merge);
+            let readers: Vec<_> = feeds
+                .into_iter()
+                .zip([usize::MAX, 10, usize::MAX])
+                .map(|(feed, stop_after)| scope.spawn(move || read_feed(feed, stop_after)))
+                .collect();
+            let read: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+            (merging.join().unwrap(), read)
+        });
+        merged.unwrap();
+        assert!(read[0].0.is_ok() && read[2].0.is_ok());
+        assert_eq!(read[0].1, expected);
+        assert_eq!(read[2].1, expected);
+        assert!(read[1].0.is_err());
+        assert_eq!(read[1].1, expected[..10]);
+        // Every reader stopping stops the merging, which is not an error.
+        let (feeds, merge) = sorted.feeds(2);
+        drop(feeds);
+        merge().unwrap();
+    }
+
+    /// A run that cannot be read back fails the merging; its feeds end early.
+    #[test]
+    fn a_run_lost_fails_the_merging_of_feeds() {
+        let (sorted, expected) = spilled(3000);
+        std::fs::remove_file(&sorted.0.runs[0].path).unwrap();
+        let (mut feeds, merge) = sorted.feeds(1);
+        let feed = feeds.pop().unwrap();
+        let (merged, (read, out)) = std::thread::scope(|scope| {
+            let merging = scope.spawn(merge);
+            let read = read_feed(feed, usize::MAX);
+            (merging.join().unwrap(), read)
+        });
+        assert!(merged.is_err());
+        assert!(read.is_ok() && out.len() < expected.len());
     }
 
     /// Four threads feeding one shared sorter, which spills outside its lock, give the

@@ -5,7 +5,8 @@
 //! With more than one thread, the batch stage runs the plan's independent chains of
 //! correlations (`Plan::chains`) apart, each thread reading every match for its chains:
 //! on the archived-logons bench the stage had been a third of a two-thread hunt, on one
-//! core. Chains share nothing but the cap on live groups, so what they fire apart is what
+//! core. One more thread merges the sorted matches, once for all of them (`Sorted::feeds`),
+//! also when one thread correlates them all. Chains share nothing but the cap on live groups, so what they fire apart is what
 //! one correlator fires, unless the cap could have been reached; then the stage runs again
 //! with one correlator, which applies the cap as the matches come. Either way the alerts
 //! are the same at any thread count. (The summary's peak of live groups is then the sum of
@@ -14,7 +15,7 @@
 use super::evaluate::Context;
 use crate::alert::CorrelationAlert;
 use crate::correlate::{self, Correlator, MatchRef, Stats};
-use crate::order::{Batch, SortKey, Sorted, Sorter};
+use crate::order::{Batch, Feed, SortKey, Sorted, Sorter};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -110,14 +111,48 @@ pub(crate) fn correlate_all(
     {
         return Ok(stats);
     }
-    correlate_together(context, &matches, alerts)
+    if threads == 1 {
+        return correlate_together(context, Matches::Sorted(&matches), alerts);
+    }
+    // The runs merged on another thread meanwhile.
+    std::thread::scope(|scope| {
+        let (mut feeds, merge) = matches.feeds(1);
+        let merging = scope.spawn(merge);
+        let feed = feeds.pop().expect("one feed asked for");
+        let correlated = correlate_together(context, Matches::Fed(feed), alerts);
+        join(merging)?;
+        correlated
+    })
+}
+
+/// Where a correlator reads the matches: merging the runs itself, or as another thread
+/// merges them.
+enum Matches<'a> {
+    Sorted(&'a Sorted),
+    Fed(Feed),
+}
+
+impl Matches<'_> {
+    fn for_each(self, take: impl FnMut(SortKey, &[u8]) -> io::Result<()>) -> io::Result<()> {
+        match self {
+            Matches::Sorted(sorted) => sorted.for_each(take),
+            Matches::Fed(feed) => feed.for_each(take),
+        }
+    }
+}
+
+/// A scoped thread's result; its panic goes on in this thread.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// One correlator for every correlation: the cap on live groups applies to all of them at
 /// once, in the order of the matches.
 fn correlate_together(
     context: &Context<'_>,
-    matches: &Sorted,
+    matches: Matches<'_>,
     alerts: &mut Sorter,
 ) -> io::Result<Stats> {
     let mut correlator =
@@ -205,24 +240,23 @@ fn correlate_apart(
     let max_groups = context.options.max_groups;
     let live: Vec<AtomicUsize> = shares.iter().map(|_| AtomicUsize::new(0)).collect();
     let stop = AtomicBool::new(false);
+    // The runs are merged once, on a thread of their own, for every share.
     let results: Vec<io::Result<Option<ShareResult>>> = std::thread::scope(|scope| {
+        let (feeds, merge) = matches.feeds(shares.len());
+        let merging = scope.spawn(merge);
         let handles: Vec<_> = shares
             .iter()
+            .zip(feeds)
             .enumerate()
-            .map(|(index, chains)| {
+            .map(|(index, (chains, feed))| {
                 let (live, stop) = (&live, &stop);
-                scope.spawn(move || run_share(context, matches, chains, index, live, stop))
+                scope.spawn(move || run_share(context, feed, chains, index, live, stop))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+        let results = handles.into_iter().map(join).collect();
+        // A merging that failed ended the feeds early: the shares' results are short.
+        join(merging).map(|()| results)
+    })?;
     let mut done = Vec::with_capacity(results.len());
     for result in results {
         match result? {
@@ -256,7 +290,7 @@ fn correlate_apart(
 /// (`None`) once all threads together hold the cap.
 fn run_share(
     context: &Context<'_>,
-    matches: &Sorted,
+    matches: Feed,
     chains: &[Vec<u32>],
     index: usize,
     live: &[AtomicUsize],
