@@ -19,29 +19,29 @@
 use super::literals::Subject;
 use super::matcher::StrPattern;
 use super::{Check, CompiledRule, Expr, ValueTest};
-use crate::field::well_known;
 
 /// One of these literals must occur (lowercase, on its subject).
 pub(crate) type Gate = Vec<(Subject, Box<str>)>;
 
 impl CompiledRule {
-    /// The rule's gate, if its condition has one.
-    pub(crate) fn gate(&self) -> Option<Gate> {
-        self.expr_gate(&self.condition)
+    /// The rule's gate, if its condition has one. `event_id` is the subject that stands for
+    /// `EventID` (rule-local ids, such as gates are made with, have no fixed one), if any.
+    pub(crate) fn gate(&self, event_id: Option<Subject>) -> Option<Gate> {
+        self.expr_gate(&self.condition, event_id)
     }
 
-    fn expr_gate(&self, expr: &Expr) -> Option<Gate> {
+    fn expr_gate(&self, expr: &Expr, event_id: Option<Subject>) -> Option<Gate> {
         match expr {
-            Expr::Check(i) => check_gate(&self.checks[*i as usize]),
-            Expr::Selection(i) => self.expr_gate(&self.selections[*i as usize].1),
+            Expr::Check(i) => check_gate(&self.checks[*i as usize], event_id),
+            Expr::Selection(i) => self.expr_gate(&self.selections[*i as usize].1, event_id),
             Expr::And(terms) => terms
                 .iter()
-                .filter_map(|t| self.expr_gate(t))
+                .filter_map(|t| self.expr_gate(t, event_id))
                 .max_by_key(score),
             Expr::Or(terms) => {
                 let mut union = Gate::new();
                 for term in terms.iter() {
-                    union.extend(self.expr_gate(term)?);
+                    union.extend(self.expr_gate(term, event_id)?);
                 }
                 Some(union)
             }
@@ -56,8 +56,8 @@ fn score(gate: &Gate) -> (usize, std::cmp::Reverse<usize>) {
     (shortest, std::cmp::Reverse(gate.len()))
 }
 
-fn check_gate(check: &Check) -> Option<Gate> {
-    if check.negate || check.subject == Subject::Field(well_known::EVENT_ID) {
+fn check_gate(check: &Check, event_id: Option<Subject>) -> Option<Gate> {
+    if check.negate || Some(check.subject) == event_id {
         return None;
     }
     let per_test = check.tests.iter().map(|t| test_gate(check.subject, t));
@@ -94,4 +94,45 @@ fn test_gate(subject: Subject, test: &ValueTest) -> Option<Gate> {
             StrPattern::Any | StrPattern::Regex(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::literals::Subject;
+    use crate::compile::{Options, compile};
+    use crate::rule::load_str;
+
+    /// Ten Security 4688 rules, each on `Image` and with `EventID` in its condition.
+    /// `EventID` is never a gate: a rule that names nothing else is evaluated for every
+    /// record of its bucket, and one that names `Image` too waits for its `Image` needle.
+    #[test]
+    fn event_ids_are_never_gates_whatever_the_rule_local_id_of_the_field() {
+        let rule = |n: usize, detection: &str| {
+            format!(
+                "title: r{n}\nid: r{n}\nlogsource:\n  product: windows\n  service: security\n\
+                 detection:\n{detection}  condition: selection\n"
+            )
+        };
+        let mut rules: Vec<String> = (0..9)
+            .map(|n| {
+                // `EventID` comes after `Image`: its rule-local id is not the well-known one.
+                let detection = format!(
+                    "  selection:\n    Image|endswith: '\\tool{n}.exe'\n    EventID: 4688\n"
+                );
+                rule(n, &detection)
+            })
+            .collect();
+        rules.push(rule(9, "  selection:\n    EventID: 4688\n"));
+        let loaded = load_str(std::path::Path::new("t.yml"), &rules.join("---\n"));
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        let security = program.routes.channels["security"] as usize;
+        let bucket = &program.routes.by_channel[security].by_event_id[&4688];
+        let id_of = |rule: u32| program.rules[rule as usize].info.meta.id.as_str();
+        let always: Vec<&str> = bucket.always.iter().map(|&r| id_of(r)).collect();
+        assert_eq!(always, ["r9"]);
+        let image = program.fields.get("Image").unwrap();
+        assert_eq!(bucket.gate_subjects, [Subject::Field(image)]);
+    }
 }

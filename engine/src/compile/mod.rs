@@ -302,8 +302,8 @@ impl LocalIds {
     }
 }
 
-/// A rule compiled for one target, with rule-local ids.
-type LocalRule = (CompiledRule, LocalIds);
+/// A rule compiled for one target, with rule-local ids, and its gate.
+type LocalRule = (CompiledRule, LocalIds, Option<gate::Gate>);
 
 /// Compiles `rules` and resolves `correlations` against them. Rules that fail are reported
 /// and left out; the others compile.
@@ -360,8 +360,9 @@ pub fn compile(
 
     // Every (rule, target) compiles on its own, in parallel.
     let regexes = item::RegexCache::default();
+    // Each parsed detection is freed where it compiled, in parallel too.
     let locals: Vec<Result<Vec<LocalRule>, RuleError>> = rule_detections
-        .par_iter()
+        .into_par_iter()
         .zip(&plans)
         .zip(&infos)
         .map(|((detection, (resolution, groups)), info)| {
@@ -374,13 +375,11 @@ pub fn compile(
                 .into_iter()
                 .zip(groups)
                 .map(|(target, &group)| {
-                    compile_local(detection, info, target, group, options, &regexes)
+                    compile_local(&detection, info, target, group, options, &regexes)
                 })
                 .collect()
         })
         .collect();
-    // The parsed detections are compiled: free them before the automata are planned.
-    drop(rule_detections);
 
     // Program-wide ids, routes and gates, in rule order.
     let mut fields = FieldTable::new();
@@ -413,7 +412,7 @@ pub fn compile(
             }
         };
         let mut placed = 0;
-        for ((mut compiled_rule, ids), target) in local.into_iter().zip(targets) {
+        for ((mut compiled_rule, ids, gate), target) in local.into_iter().zip(targets) {
             let field_ids: Vec<FieldId> = ids.names.iter().map(|n| fields.intern(n)).collect();
             let needle_ids: Vec<u32> = ids
                 .needles
@@ -428,9 +427,12 @@ pub fn compile(
             }
             compiled_rule.event_ids = event_ids.as_ref().map(|ids| ids.iter().copied().collect());
             let index = compiled.len() as u32;
-            gates.push(compiled_rule.gate().map(|gate| {
+            gates.push(gate.map(|gate| {
                 gate.iter()
-                    .map(|(subject, literal)| (*subject, literals.needle(*subject, literal)))
+                    .map(|(subject, literal)| {
+                        let subject = remap_subject(*subject, &field_ids);
+                        (subject, literals.needle(subject, literal))
+                    })
                     .collect::<Vec<_>>()
             }));
             compiled.push(compiled_rule);
@@ -607,7 +609,15 @@ fn compile_local(
         selections,
         condition,
     };
-    Ok((compiled, build.ids))
+    // The gate is found here, on the compiling threads, with rule-local ids.
+    let event_id_name = well_known::NAMES[well_known::EVENT_ID as usize];
+    let event_id = build
+        .ids
+        .names
+        .iter()
+        .position(|name| name == event_id_name);
+    let gate = compiled.gate(event_id.map(|id| Subject::Field(id as FieldId)));
+    Ok((compiled, build.ids, gate))
 }
 
 /// One rule's compilation for one target: where its events come from and what is built.
