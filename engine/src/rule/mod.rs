@@ -256,9 +256,31 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<RuleError>) {
             Err(e) => errors.push(file_error(path, format!("cannot read: {e}"))),
         }
     }
-    files.sort();
+    files.sort_by_cached_key(|path| path_order_key(path));
     files.dedup();
     (files, errors)
+}
+
+/// Bytes that sort as `path` does among paths (component by component): each component
+/// tagged by its kind in `Component`'s order, a name ended by a zero byte, which no name
+/// holds. Sorting 2,500 paths by comparing them as paths split both into components at
+/// every comparison: a sixth of the rule loading's work that does not run in parallel.
+fn path_order_key(path: &Path) -> Vec<u8> {
+    use std::path::Component;
+    let mut key = Vec::with_capacity(path.as_os_str().len() + 8);
+    for component in path.components() {
+        let (tag, name) = match component {
+            Component::Prefix(prefix) => (0, prefix.as_os_str()),
+            Component::RootDir => (1, std::ffi::OsStr::new("")),
+            Component::CurDir => (2, std::ffi::OsStr::new("")),
+            Component::ParentDir => (3, std::ffi::OsStr::new("")),
+            Component::Normal(name) => (4, name),
+        };
+        key.push(tag);
+        key.extend_from_slice(name.as_encoded_bytes());
+        key.push(0);
+    }
+    key
 }
 
 fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
@@ -847,6 +869,24 @@ fn raw_value(node: &Node) -> RawValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Rule files sort by their keys as they sort as paths, and equal paths (`a//b`,
+        /// `a/b/`, `a/./b`) stay equal; names may hold bytes below the keys' tags.
+        #[test]
+        fn paths_sort_by_their_keys_as_paths_do(
+            paths in proptest::collection::vec("/?(\\.{1,2}/)?[ab.\x03-]{0,3}(/{1,2}[ab.\x03-]{0,3}){0,3}/?", 0..40),
+        ) {
+            let mut by_path: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+            let mut by_key = by_path.clone();
+            by_path.sort();
+            by_key.sort_by_cached_key(|path| path_order_key(path));
+            proptest::prop_assert_eq!(&by_key, &by_path);
+            for (a, b) in by_path.iter().zip(by_path.iter().skip(1)) {
+                proptest::prop_assert_eq!(a == b, path_order_key(a) == path_order_key(b));
+            }
+        }
+    }
 
     fn parse_one(text: &str) -> Result<Rule, RuleError> {
         let mut loaded = load_str(Path::new("r.yml"), text);
