@@ -263,7 +263,19 @@ pub(crate) fn header_time(event: &Event) -> Option<Timestamp> {
 
 /// Whether `time` is inside `--since`/`--until`. An event whose time is unknown is kept.
 pub(crate) fn in_window(time: Option<Timestamp>, options: &HuntOptions) -> bool {
-    let Some(time) = time else { return true };
+    in_window_of(|| time, options)
+}
+
+/// `in_window`, the time found only if there is a window: the record's time, read from its
+/// header to decide whether to read the rest, is otherwise parsed once, when it is read.
+pub(crate) fn in_window_of(
+    time: impl FnOnce() -> Option<Timestamp>,
+    options: &HuntOptions,
+) -> bool {
+    if options.since.is_none() && options.until.is_none() {
+        return true;
+    }
+    let Some(time) = time() else { return true };
     options.since.is_none_or(|since| time >= since)
         && options.until.is_none_or(|until| time < until)
 }
