@@ -861,7 +861,9 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
 }
 
 /// `a == b`, inline for the short values most are (numbers, times, GUIDs, SIDs): a call to
-/// `memcmp` for each of a record's values had cost about as much as the comparing.
+/// `memcmp` for each of a record's values had cost about as much as the comparing. (Inline
+/// up to 64 bytes too, it changed nothing measurable: what `memcmp` still costs is mostly
+/// the first touch of the record's bytes, and the long strings, paths and access lists.)
 #[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
@@ -1579,17 +1581,20 @@ mod utf16_tests {
     }
 
     proptest! {
-        /// Values compared inline are equal exactly when their bytes are: any length,
-        /// bytes from two values so that many pairs are equal or nearly.
+        /// Values compared inline are equal exactly when their bytes are: any length, and
+        /// a value against itself, itself one byte shorter, or itself with one byte changed
+        /// anywhere.
         #[test]
         fn values_compare_inline_as_their_bytes_do(
-            a in proptest::collection::vec(0u8..2, 0..24),
-            flips in proptest::collection::vec(proptest::bool::weighted(0.05), 0..24),
+            a in proptest::collection::vec(any::<u8>(), 0..80),
+            changed in proptest::option::of(any::<proptest::sample::Index>()),
             cut in 0usize..2,
         ) {
-            let mut b: Vec<u8> = a.iter().zip(flips.iter().chain(std::iter::repeat(&false)))
-                .map(|(&byte, &flip)| byte ^ u8::from(flip))
-                .collect();
+            let mut b = a.clone();
+            if let Some(at) = changed.filter(|_| !b.is_empty()) {
+                let at = at.index(b.len());
+                b[at] ^= 1;
+            }
             b.truncate(b.len().saturating_sub(cut));
             prop_assert_eq!(same_bytes(&a, &b), a == b);
             prop_assert!(same_bytes(&a, &a));
