@@ -598,19 +598,7 @@ mod tests {
     /// for itself, come out whole and in order both times.
     #[test]
     fn sorted_entries_read_by_two_threads_at_once_come_out_whole_each_time() {
-        let mut spilling = Sorter::new(4096);
-        let mut in_memory = Sorter::new(usize::MAX);
-        for chunk in (0..3000).collect::<Vec<i128>>().chunks(50) {
-            let entries: Vec<(SortKey, Vec<u8>)> = chunk
-                .iter()
-                .map(|&i| (key(i * 7919 % 3000, 0), i.to_string().into_bytes()))
-                .collect();
-            spilling.extend(&mut batch(&entries)).unwrap();
-            in_memory.extend(&mut batch(&entries)).unwrap();
-        }
-        assert!(spilling.spilled_runs() > 10);
-        let expected = output(in_memory);
-        let sorted = spilling.into_sorted();
+        let (sorted, expected) = spilled(3000);
         assert_eq!(sorted.len(), 3000);
         let read = || lines(&sorted);
         let (first, second) = std::thread::scope(|scope| {

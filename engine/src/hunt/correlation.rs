@@ -6,10 +6,10 @@
 //! correlations (`Plan::chains`) apart, each thread reading every match for its chains:
 //! on the archived-logons bench the stage had been a third of a two-thread hunt, on one
 //! core. One more thread merges the sorted matches, once for all of them (`Sorted::feeds`),
-//! also when one thread correlates them all. Chains share nothing but the cap on live groups, so what they fire apart is what
-//! one correlator fires, unless the cap could have been reached; then the stage runs again
-//! with one correlator, which applies the cap as the matches come. Either way the alerts
-//! are the same at any thread count. (The summary's peak of live groups is then the sum of
+//! also when one thread correlates them all. Chains share nothing but the cap on live
+//! groups, so what they fire apart is what one correlator fires, unless the cap could have
+//! been reached; then the stage runs again with one correlator, which applies the cap as
+//! the matches come. Either way the alerts are the same at any thread count. (The summary's peak of live groups is then the sum of
 //! each chain's peak: no moment had more.)
 
 use super::evaluate::Context;
