@@ -437,6 +437,42 @@ fn exit_codes() {
     );
 }
 
+/// `-o` naming something that is not a regular file (here a named pipe; `/dev/null` is the
+/// same case) writes into it: the alerts come out of the pipe, and the pipe is still a pipe,
+/// not replaced by a file moved over it.
+#[cfg(unix)]
+#[test]
+fn output_to_a_pipe_or_device_is_written_into_it_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("output-pipe");
+    dir.evtx(
+        "logs/Security.evtx",
+        &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")],
+    );
+    dir.write(
+        "rules/r.yml",
+        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
+    );
+    let pipe = dir.join("alerts.pipe");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+    assert!(made.is_ok_and(|status| status.success()), "mkfifo");
+    // The reader waits for a writer; it must not wait forever if tansa never opens the pipe.
+    let (sender, received) = std::sync::mpsc::channel();
+    let reading = pipe.clone();
+    std::thread::spawn(move || {
+        let _ = sender.send(std::fs::read_to_string(&reading));
+    });
+    let out = hunt_folder(&dir, &["-o", s(&pipe)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let read = received
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("tansa wrote into the pipe")
+        .unwrap();
+    assert_eq!(alerts(&read).len(), 1);
+    let kind = std::fs::symlink_metadata(&pipe).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+}
+
 #[test]
 fn output_file_is_written_whole_and_never_inside_an_input() {
     let dir = TempDir::new("output");

@@ -30,7 +30,7 @@ pub struct HuntArgs {
     /// Rule files and folders.
     #[arg(short, long = "rules", required = true, value_name = "RULES")]
     pub rules: Vec<PathBuf>,
-    /// Write alerts to FILE (atomically: complete or not at all) instead of stdout.
+    /// Write alerts to FILE (atomically: complete or not at all; a device or pipe is written into) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Worker threads (default: one per core).

@@ -1,5 +1,9 @@
 //! Alert output: stdout, or a file written atomically (a temporary file beside it, renamed
 //! over it once complete), so a scheduler never picks up half a run's alerts.
+//!
+//! A path that is not a regular file (`/dev/null`, `/dev/stdout`, a named pipe) is written
+//! in place: renaming a file over it would replace the device or pipe with a file, which
+//! `-o /dev/null`, run as root, did.
 
 use anyhow::{Context, Result};
 use std::fs::File;
@@ -8,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 pub enum AtomicOutput {
     Stdout(BufWriter<io::Stdout>),
+    /// A device or a pipe, written as the alerts come.
+    InPlace(BufWriter<File>),
     File {
         writer: BufWriter<File>,
         temporary: PathBuf,
@@ -22,6 +28,13 @@ impl AtomicOutput {
     }
 
     pub fn file(target: &Path) -> Result<AtomicOutput> {
+        if std::fs::metadata(target).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(target)
+                .with_context(|| format!("cannot open {}", target.display()))?;
+            return Ok(AtomicOutput::InPlace(BufWriter::new(file)));
+        }
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -45,6 +58,7 @@ impl AtomicOutput {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.context("cannot write alerts to stdout"),
             },
+            AtomicOutput::InPlace(writer) => writer.flush().context("cannot write the alerts"),
             AtomicOutput::File {
                 writer,
                 temporary,
@@ -71,6 +85,7 @@ impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             AtomicOutput::Stdout(w) => w.write(buf),
+            AtomicOutput::InPlace(w) => w.write(buf),
             AtomicOutput::File { writer, .. } => writer.write(buf),
         }
     }
@@ -78,6 +93,7 @@ impl Write for AtomicOutput {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             AtomicOutput::Stdout(w) => w.flush(),
+            AtomicOutput::InPlace(w) => w.flush(),
             AtomicOutput::File { writer, .. } => writer.flush(),
         }
     }
