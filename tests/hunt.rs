@@ -437,15 +437,10 @@ fn exit_codes() {
     );
 }
 
-/// `-o` naming something that is not a regular file (here a named pipe; `/dev/null` is the
-/// same case) writes into it: the alerts come out of the pipe, and the pipe is still a pipe,
-/// not replaced by a file moved over it.
-#[cfg(unix)]
-#[test]
-fn output_to_a_pipe_or_device_is_written_into_it_not_replaced() {
-    use std::os::unix::fs::FileTypeExt;
-    let dir = TempDir::new("output-pipe");
-    dir.evtx(
+/// A folder whose `logs` give one alert with the rule in `rules`; the log's path.
+fn one_alert_folder(name: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new(name);
+    let log = dir.evtx(
         "logs/Security.evtx",
         &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")],
     );
@@ -453,6 +448,17 @@ fn output_to_a_pipe_or_device_is_written_into_it_not_replaced() {
         "rules/r.yml",
         rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
     );
+    (dir, log)
+}
+
+/// `-o` naming something that is not a regular file (here a named pipe; `/dev/null` is the
+/// same case) writes into it: the alerts come out of the pipe, and the pipe is still a pipe,
+/// not replaced by a file moved over it.
+#[cfg(unix)]
+#[test]
+fn output_to_a_pipe_or_device_is_written_into_it_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let (dir, _) = one_alert_folder("output-pipe");
     let pipe = dir.join("alerts.pipe");
     let made = std::process::Command::new("mkfifo").arg(&pipe).status();
     assert!(made.is_ok_and(|status| status.success()), "mkfifo");
@@ -475,15 +481,7 @@ fn output_to_a_pipe_or_device_is_written_into_it_not_replaced() {
 
 #[test]
 fn output_file_is_written_whole_and_never_inside_an_input() {
-    let dir = TempDir::new("output");
-    let log = dir.evtx(
-        "logs/Security.evtx",
-        &[failed_logon("2024-05-01T09:00:00Z", "a", "10.0.0.5")],
-    );
-    dir.write(
-        "rules/r.yml",
-        rule("wrong-pw", "low", SECURITY, WRONG_PASSWORD),
-    );
+    let (dir, log) = one_alert_folder("output");
     let before = std::fs::read(&log).unwrap();
     let modified = std::fs::metadata(&log).unwrap().modified().unwrap();
     let out_path = dir.join("alerts.jsonl");

@@ -179,7 +179,7 @@ impl Evaluator {
         matches: &mut Batch,
     ) -> Handled {
         let program = context.program;
-        if !in_window(event.time, context.options) {
+        if !in_window(|| event.time, context.options) {
             return Handled::Done;
         }
         self.matches.clear();
@@ -261,17 +261,10 @@ pub(crate) fn header_time(event: &Event) -> Option<Timestamp> {
         .and_then(evtx::parse_system_time)
 }
 
-/// Whether `time` is inside `--since`/`--until`. An event whose time is unknown is kept.
-pub(crate) fn in_window(time: Option<Timestamp>, options: &HuntOptions) -> bool {
-    in_window_of(|| time, options)
-}
-
-/// `in_window`, the time found only if there is a window: the record's time, read from its
+/// Whether the event's `time` is inside `--since`/`--until`; an event whose time is unknown
+/// is kept. The time is found only if there is a window: a record's time, read from its
 /// header to decide whether to read the rest, is otherwise parsed once, when it is read.
-pub(crate) fn in_window_of(
-    time: impl FnOnce() -> Option<Timestamp>,
-    options: &HuntOptions,
-) -> bool {
+pub(crate) fn in_window(time: impl FnOnce() -> Option<Timestamp>, options: &HuntOptions) -> bool {
     if options.since.is_none() && options.until.is_none() {
         return true;
     }

@@ -27,7 +27,7 @@ use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader, Wants};
 use crate::input::records::{self, ReadOptions, Reader};
 use crate::order::{Batch, SharedSorter, Sorter};
-use evaluate::{Context, Evaluator, ReadPolicy, header_time, in_window_of};
+use evaluate::{Context, Evaluator, ReadPolicy, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -348,7 +348,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                         Wants {
                             header: policy.header(program),
                             keep: |event: &Event| {
-                                if !in_window_of(|| header_time(event), options) {
+                                if !in_window(|| header_time(event), options) {
                                     return None;
                                 }
                                 let candidates = program.candidates(event);
