@@ -21,6 +21,7 @@ pub mod field;
 pub mod hash;
 pub mod hunt;
 pub mod input;
+pub mod keyword_filter;
 pub mod logsource;
 pub mod order;
 pub mod rule;
