@@ -99,6 +99,8 @@ struct ReadRecord {
     header: Vec<Option<String>>,
     /// The values of every name in the table, by id (the index the rules read).
     indexed: Vec<Vec<String>>,
+    /// The reader found none of the keywords of its filters (see `keyword_filter`).
+    keywords_absent: bool,
 }
 
 /// Every record of the EVTX file at `path`, read as `reading` says; and the stats.
@@ -112,6 +114,8 @@ fn read_evtx(
         &tansa_engine::field::FieldSet,
         &tansa_engine::field::FieldSet,
     )>,
+    // Every field of a record that may hold one of these keywords.
+    keywords: Option<&tansa_engine::keyword_filter::KeywordFilter>,
 ) -> (Vec<ReadRecord>, tansa_engine::input::evtx::ChunkStats) {
     use tansa_engine::event::{Event, Handled};
     use tansa_engine::field::{Wanted, well_known};
@@ -139,7 +143,8 @@ fn read_evtx(
                 },
                 keep: |event: &Event| {
                     (!event.record_id.is_multiple_of(keep_every)).then_some(match wanted {
-                        Some((_, payload)) => Wanted::any_of([Some(payload), None, None, None]),
+                        Some((_, payload)) => Wanted::any_of([Some(payload), None, None, None])
+                            .unless_keywords([keywords, None, None, None]),
                         None => Wanted::EVERYTHING,
                     })
                 },
@@ -155,6 +160,7 @@ fn read_evtx(
                     indexed: (0..table.len() as u32)
                         .map(|id| event.values(id).map(str::to_string).collect())
                         .collect(),
+                    keywords_absent: event.keywords_absent(),
                 });
                 Handled::Done
             },
@@ -204,12 +210,17 @@ fn direct_binxml_reading_agrees_with_xml_on_every_record() {
     let mut even_and_known_ids = even_ids.clone();
     (0..tansa_engine::field::well_known::NAMES.len() as u32)
         .for_each(|id| even_and_known_ids.insert(id));
+    // Keywords in some records' strings, and (`eventlog`) in a provider's name, which its
+    // template writes as fixed text.
+    const KEYWORDS: [&str; 5] = ["mimikatz", "sekurlsa::", "eventlog", "\\temp\\", "rundll32"];
+    let keywords = tansa_engine::keyword_filter::KeywordFilter::new(KEYWORDS).unwrap();
+    let (mut with_keyword, mut found_absent) = (0u64, 0u64);
     let (mut records, mut via_xml) = (0u64, 0u64);
     for file in &files {
         let path = &file.path;
         // Every 7th record is skipped after its header, in both readings alike.
-        let (direct, direct_stats) = read_evtx(path, Reading::Direct, &table, 7, None);
-        let (xml, xml_stats) = read_evtx(path, Reading::Xml, &table, 7, None);
+        let (direct, direct_stats) = read_evtx(path, Reading::Direct, &table, 7, None, None);
+        let (xml, xml_stats) = read_evtx(path, Reading::Xml, &table, 7, None, None);
         // Read in part, a record has the header and the wanted fields' values of the whole.
         let (part, part_stats) = read_evtx(
             path,
@@ -217,6 +228,7 @@ fn direct_binxml_reading_agrees_with_xml_on_every_record() {
             &table,
             7,
             Some((&even_and_known_ids, &even_ids)),
+            None,
         );
         assert_eq!(
             part_stats.records,
@@ -235,6 +247,38 @@ fn direct_binxml_reading_agrees_with_xml_on_every_record() {
                 path.display(),
                 d.record_id
             );
+        }
+        // With keyword filters, a record read in part has every value that holds a keyword
+        // (so keyword searches find them), and one found to hold none says so.
+        let (filtered, filtered_stats) = read_evtx(
+            path,
+            Reading::Direct,
+            &table,
+            7,
+            Some((&even_and_known_ids, &even_ids)),
+            Some(&keywords),
+        );
+        assert_eq!(filtered_stats.records, direct_stats.records);
+        let holds_keyword = |value: &str| {
+            let value = value.to_ascii_lowercase();
+            KEYWORDS.iter().any(|k| value.contains(k))
+        };
+        for (f, d) in filtered.iter().zip(&direct) {
+            let what = format!("{}: record {}", path.display(), d.record_id);
+            assert_eq!((&f.header, &f.time), (&d.header, &d.time), "{what}");
+            let wanted = |r: &ReadRecord| r.indexed.iter().step_by(2).cloned().collect::<Vec<_>>();
+            assert_eq!(wanted(f), wanted(d), "{what}");
+            let with_keywords: Vec<&(String, String)> =
+                d.fields.iter().filter(|(_, v)| holds_keyword(v)).collect();
+            if with_keywords.is_empty() {
+                found_absent += u64::from(f.keywords_absent);
+                continue;
+            }
+            assert!(!f.keywords_absent, "{what} holds a keyword");
+            for field in with_keywords {
+                assert!(f.fields.contains(field), "{what}: {field:?} left out");
+            }
+            with_keyword += 1;
         }
         assert_eq!(direct.len(), xml.len(), "{}", path.display());
         for (d, x) in direct.iter().zip(&xml) {
@@ -258,6 +302,10 @@ fn direct_binxml_reading_agrees_with_xml_on_every_record() {
         100.0 * via_xml as f64 / records as f64
     );
     assert!(records > 8000);
+    eprintln!(
+        "keyword filters: {with_keyword} records with a keyword read whole, {found_absent} found to hold none"
+    );
+    assert!(with_keyword > 100 && found_absent > records / 2);
     // The direct reading must be the rule, not the exception.
     assert!(
         via_xml * 20 < records,

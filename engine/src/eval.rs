@@ -11,7 +11,7 @@
 
 use crate::compile::literals::{Automaton, Subject, SubjectAutomata};
 use crate::compile::matcher::{Cidr, StrPattern, literal_test};
-use crate::compile::route::{Bucket, Channel};
+use crate::compile::route::{Bucket, BucketKeywords, Channel};
 use crate::compile::{Check, CompiledRule, Expr, Program, ValueTest};
 use crate::event::Event;
 use crate::field::Wanted;
@@ -87,10 +87,15 @@ impl<'p> Candidates<'p> {
 
     /// The fields these rules read: all a record needs for them to be evaluated.
     pub fn wanted(&self) -> Wanted<'p> {
-        if self.buckets.iter().flatten().any(|b| b.reads_everything) {
-            return Wanted::EVERYTHING;
+        let mut filters = [None; 4];
+        for (filter, bucket) in filters.iter_mut().zip(&self.buckets) {
+            match bucket.map(|b| &b.keywords) {
+                None | Some(BucketKeywords::None) => {}
+                Some(BucketKeywords::Filtered(keywords)) => *filter = Some(&**keywords),
+                Some(BucketKeywords::Everything) => return Wanted::EVERYTHING,
+            }
         }
-        Wanted::any_of(self.buckets.map(|b| b.map(|b| &b.fields)))
+        Wanted::any_of(self.buckets.map(|b| b.map(|b| &b.fields))).unless_keywords(filters)
     }
 }
 
@@ -259,6 +264,12 @@ impl Program {
 
     #[inline]
     fn check(&self, check: &Check, event: &Event, scratch: &mut Scratch) -> bool {
+        if let Subject::Keywords(_) = check.subject
+            && event.keywords_absent()
+        {
+            // The reader found none of the keywords of the record's rules in any value.
+            return check.negate;
+        }
         let held = if check.all {
             check
                 .tests
@@ -341,6 +352,9 @@ impl Program {
         };
         let (hits, found) = (&mut scratch.needle_hits, &mut scratch.hit_list);
         if let Subject::Keywords(_) = subject {
+            if event.keywords_absent() {
+                return;
+            }
             // Keywords are searched for in every value: the record's text (its names and
             // values back to back) is lowercased once per record, a gate says whether any
             // needle occurs in it, and only then are the values searched one by one (a hit

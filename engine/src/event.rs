@@ -66,6 +66,9 @@ pub struct Event {
     names: NameMemo,
     /// Only the fields the reader was told were wanted were read (see `field::Wanted`).
     partial: bool,
+    /// The reader found that no value holds a keyword of the record's rules (see
+    /// `keyword_filter`).
+    keywords_absent: bool,
 }
 
 /// Field names by their position in a record, with their ids in table `version`. Records
@@ -90,6 +93,7 @@ impl Default for Event {
             record_id: 0,
             names: NameMemo::default(),
             partial: false,
+            keywords_absent: false,
         }
     }
 }
@@ -106,6 +110,7 @@ impl Event {
         self.time = None;
         self.record_id = 0;
         self.partial = false;
+        self.keywords_absent = false;
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Stamps from 2^32 records ago could look current: start the slots afresh.
@@ -123,6 +128,17 @@ impl Event {
 
     pub(crate) fn set_partial(&mut self) {
         self.partial = true;
+    }
+
+    /// Whether the reader found that no value holds a keyword that the keyword searches of
+    /// the record's rules look for: they are then false without a search.
+    #[inline]
+    pub fn keywords_absent(&self) -> bool {
+        self.keywords_absent
+    }
+
+    pub(crate) fn set_keywords_absent(&mut self, absent: bool) {
+        self.keywords_absent = absent;
     }
 
     /// The buffer that names and values live in. Inputs append a value's text here, then

@@ -9,6 +9,7 @@
 //! `Tag_Attribute` (`Execution_ProcessID`, `Security_UserID`) while SigmaHQ's Windows fields
 //! use the bare attribute (`ProcessID`); both names resolve to one id here.
 
+use crate::keyword_filter::KeywordFilter;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -186,16 +187,22 @@ impl FieldSet {
     }
 }
 
-/// The fields a record's reader must fill: those of up to four sets, or every field.
+/// The fields a record's reader must fill: those of up to four sets, or every field; or
+/// every field if the record may hold a keyword of up to four filters, and else those of
+/// the sets.
 ///
 /// Why: a record's rules read a few of its fields, and formatting the others (UTF-16 to
 /// UTF-8, numbers, SIDs) was half of what reading a record cost. A reader told what is
 /// wanted leaves the rest out and marks the event partial (`Event::is_partial`); whoever
-/// needs the whole record (an alert shows every field) has it read again.
+/// needs the whole record (an alert shows every field) has it read again. Keyword searches
+/// read every value, but only of records that may hold a keyword: a reader that can look
+/// at a record's raw strings first (`evtx_binxml`) puts them to the filters; one that
+/// cannot reads every field.
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted<'a> {
     sets: [Option<&'a FieldSet>; 4],
     everything: bool,
+    keywords: [Option<&'a KeywordFilter>; 4],
 }
 
 impl<'a> Wanted<'a> {
@@ -203,6 +210,7 @@ impl<'a> Wanted<'a> {
     pub const EVERYTHING: Wanted<'static> = Wanted {
         sets: [None; 4],
         everything: true,
+        keywords: [None; 4],
     };
 
     /// The fields of any of `sets`.
@@ -210,18 +218,54 @@ impl<'a> Wanted<'a> {
         Wanted {
             sets,
             everything: false,
+            keywords: [None; 4],
         }
     }
 
+    /// These fields, or every field if the record may hold a keyword of `filters`.
+    pub fn unless_keywords(self, filters: [Option<&'a KeywordFilter>; 4]) -> Wanted<'a> {
+        Wanted {
+            keywords: filters,
+            ..self
+        }
+    }
+
+    /// The keyword filters still to be asked (none once `everything`), each once.
+    pub fn keyword_filters(&self) -> impl Iterator<Item = &'a KeywordFilter> + '_ {
+        let filters = &self.keywords;
+        filters
+            .iter()
+            .enumerate()
+            .filter(|_| !self.everything)
+            .filter_map(move |(i, filter)| {
+                let filter = (*filter)?;
+                let first = !filters[..i]
+                    .iter()
+                    .flatten()
+                    .any(|f| std::ptr::eq(*f, filter));
+                first.then_some(filter)
+            })
+    }
+
+    /// These fields, for a record that the keyword filters found to hold no keyword.
+    pub fn without_keyword_filters(self) -> Wanted<'a> {
+        Wanted {
+            keywords: [None; 4],
+            ..self
+        }
+    }
+
+    /// Surely every field (with keyword filters to resolve, maybe not).
     pub fn is_everything(&self) -> bool {
         self.everything
     }
 
-    /// Whether the field with this id (`None`: a name no rule reads) is wanted.
+    /// Whether the field with this id (`None`: a name no rule reads) is wanted. Every
+    /// field is, until the keyword filters are resolved.
     #[inline]
     pub fn contains(&self, id: Option<FieldId>) -> bool {
         match id {
-            _ if self.everything => true,
+            _ if self.everything || self.keywords.iter().any(Option::is_some) => true,
             None => false,
             Some(id) => self.sets.iter().flatten().any(|set| set.contains(id)),
         }

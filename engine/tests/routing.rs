@@ -415,11 +415,25 @@ detection:
         wanted("Security", "4625", &names),
         [false, false, true, true, false]
     );
+    // A keyword search reads every value of a record that may hold its keyword: the reader
+    // looks at the record's strings first (see `keyword_filter`), and until then every
+    // field is wanted.
     let system = event(&p, &[("Channel", "System"), ("EventID", "7045")], &[]);
-    assert!(p.candidates(&system).wanted().is_everything());
-    // Before its rules are known, a record's header is read for every rule: whole here,
-    // since one rule searches every value.
-    assert!(p.header_wanted().is_everything());
+    let system_wanted = p.candidates(&system).wanted();
+    assert_eq!(system_wanted.keyword_filters().count(), 1);
+    assert!(system_wanted.contains(None) && !system_wanted.is_everything());
+    let without_filters = system_wanted.without_keyword_filters();
+    assert!(!without_filters.contains(p.fields().get("TargetUserName")));
+    // Before its rules are known, a record's header is read for every rule: not whole for a
+    // keyword only a string can hold (the reader reads a record that may hold it again
+    // whole), whole for one that a number could hold too.
+    assert!(!p.header_wanted().is_everything());
+    let number = program(
+        "title: a number anywhere\nid: n\nlogsource: {product: windows, service: system}\n\
+         detection:\n  keywords: ['4624']\n  condition: keywords\n",
+    );
+    assert!(number.header_wanted().is_everything());
+    assert!(number.candidates(&system).wanted().is_everything());
     let without_keywords = program(&security_rule(
         "  sel:\n    EventID: 4624\n    Level: 4\n  condition: sel\n",
     ));

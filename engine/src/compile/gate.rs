@@ -73,6 +73,13 @@ fn check_gate(check: &Check, event_id: Option<Subject>) -> Option<Gate> {
 }
 
 fn test_gate(subject: Subject, test: &ValueTest) -> Option<Gate> {
+    let literals = required_literals(test)?;
+    Some(literals.into_iter().map(|l| (subject, l)).collect())
+}
+
+/// For each of a string test's patterns, a lowercase literal that a value it matches holds;
+/// `None` if some pattern (or the test) needs none.
+pub(crate) fn required_literals(test: &ValueTest) -> Option<Vec<Box<str>>> {
     let ValueTest::Str(patterns) = test else {
         return None;
     };
@@ -86,11 +93,9 @@ fn test_gate(subject: Subject, test: &ValueTest) -> Option<Gate> {
                 } else {
                     text.clone()
                 };
-                (!text.is_empty()).then_some((subject, text))
+                (!text.is_empty()).then_some(text)
             }
-            StrPattern::Glob(glob) => glob
-                .longest_literal()
-                .map(|l| (subject, l.to_lowercase().into())),
+            StrPattern::Glob(glob) => glob.longest_literal().map(|l| l.to_lowercase().into()),
             StrPattern::Any | StrPattern::Regex(_) => None,
         })
         .collect()

@@ -18,6 +18,7 @@ pub mod placeholder;
 pub(crate) mod route;
 
 use crate::field::{FieldId, FieldSet, FieldTable, FxBuild, well_known};
+use crate::keyword_filter;
 
 use crate::correlate::Plan;
 use crate::correlate::plan::{CompiledRef, DetectionRef};
@@ -481,15 +482,15 @@ pub fn compile(
 
     // What a record must have read for each rule: the fields it tests and those its
     // matches carry to correlations.
-    let reads: Vec<Option<FieldSet>> = compiled
+    let reads: Vec<Reads> = compiled
         .iter()
         .zip(&correlations.feeds)
         .map(|(rule, feed)| {
-            let mut read = rule.fields_read()?;
+            let mut reads = rule.reads();
             for (_, id) in feed.iter().flat_map(|feed| feed.fields.iter()) {
-                read.insert(*id);
+                reads.fields.insert(*id);
             }
-            Some(read)
+            reads
         })
         .collect();
     let literals = literals.build(fields.len(), keyword_groups.len());
@@ -723,23 +724,72 @@ fn condition_expr(condition: &Condition, selections: &[crate::rule::NamedSelecti
     }
 }
 
+/// What a keyword check needs of a record: a literal of each of its patterns (as a gate is
+/// found) must be in some value for it to hold, if all are `filterable`.
+fn keyword_reads(check: &Check) -> KeywordReads {
+    let mut keywords = Vec::new();
+    for test in check.tests.iter() {
+        match gate::required_literals(test) {
+            Some(literals) if literals.iter().all(|l| keyword_filter::filterable(l)) => {
+                keywords.extend(literals)
+            }
+            _ => return KeywordReads::Everything,
+        }
+    }
+    KeywordReads::Filtered(keywords)
+}
+
+/// What evaluating a rule reads of a record: the fields it names, and its keywords.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    pub fields: FieldSet,
+    pub keywords: KeywordReads,
+}
+
+/// What a rule's keyword searches (checks on every value) need of a record.
+#[derive(Debug, Default)]
+pub(crate) enum KeywordReads {
+    /// It searches no keywords.
+    #[default]
+    None,
+    /// Every value, if a record may hold one of these (lowercase) keywords: one must be in
+    /// some value for a search to hold (see `keyword_filter`). A record that surely holds
+    /// none can be read in part, and each search is then false, as on the whole record.
+    Filtered(Vec<Box<str>>),
+    /// Every value of every record.
+    Everything,
+}
+
+impl KeywordReads {
+    /// Needs what `more` needs too.
+    pub(crate) fn add(&mut self, more: &KeywordReads) {
+        match (&mut *self, more) {
+            (KeywordReads::Everything, _) | (_, KeywordReads::None) => {}
+            (KeywordReads::Filtered(keywords), KeywordReads::Filtered(more)) => {
+                keywords.extend(more.iter().cloned())
+            }
+            (_, KeywordReads::Filtered(more)) => *self = KeywordReads::Filtered(more.clone()),
+            (_, KeywordReads::Everything) => *self = KeywordReads::Everything,
+        }
+    }
+}
+
 impl CompiledRule {
-    /// The fields evaluating the rule reads, or `None` if it searches every value
-    /// (keywords).
-    fn fields_read(&self) -> Option<FieldSet> {
-        let mut read = FieldSet::default();
+    /// The fields evaluating the rule reads, and what its keyword searches need.
+    pub(crate) fn reads(&self) -> Reads {
+        let mut reads = Reads::default();
         for check in &self.checks {
             match check.subject {
-                Subject::Field(id) => read.insert(id),
-                Subject::Keywords(_) => return None,
+                Subject::Field(id) => reads.fields.insert(id),
+                Subject::Keywords(_) => reads.keywords.add(&keyword_reads(check)),
             }
             for test in check.tests.iter() {
                 if let ValueTest::FieldRef { other, .. } = test {
-                    read.insert(*other);
+                    reads.fields.insert(*other);
                 }
             }
         }
-        Some(read)
+        reads
     }
 
     /// The event ids `expr` can only be true for, or `None` if it constrains none.

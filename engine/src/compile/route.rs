@@ -6,8 +6,11 @@
 //! (see `gate`) are filed under their gate needles and evaluated only when one is found.
 
 use super::literals::Subject;
+use super::{KeywordReads, Reads};
 use crate::field::{FieldId, FieldSet, FxBuild, well_known};
+use crate::keyword_filter::KeywordFilter;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Buckets smaller than this evaluate every rule: scanning for gates would cost more.
 const GATE_MIN_RULES: usize = 8;
@@ -24,10 +27,21 @@ pub(crate) struct Bucket {
     gated_rules: Vec<u32>,
     /// The subjects whose automata find this bucket's gate needles.
     pub gate_subjects: Vec<Subject>,
-    /// The fields its rules read (see `field::Wanted`), unless `reads_everything`.
+    /// The fields its rules name (see `field::Wanted`).
     pub fields: FieldSet,
-    /// Some rule searches every value (keywords).
-    pub reads_everything: bool,
+    /// What its rules' keyword searches need of a record besides.
+    pub keywords: BucketKeywords,
+}
+
+/// What a bucket's keyword searches need of a record.
+#[derive(Debug, Default)]
+pub(crate) enum BucketKeywords {
+    #[default]
+    None,
+    /// Every value, if the filter says the record may hold a keyword.
+    Filtered(Arc<KeywordFilter>),
+    /// Every value.
+    Everything,
 }
 
 impl Bucket {
@@ -49,12 +63,13 @@ impl Bucket {
     fn build(
         rules: Vec<u32>,
         gates: &[Option<Vec<(Subject, u32)>>],
-        reads: &[Option<FieldSet>],
+        reads: &[Reads],
+        filters: &mut Filters,
     ) -> Bucket {
-        let (fields, reads_everything) = union_of(rules.iter().map(|&rule| &reads[rule as usize]));
+        let (fields, keywords) = union_of(rules.iter().map(|&rule| &reads[rule as usize]));
         let mut bucket = Bucket {
             fields,
-            reads_everything,
+            keywords: filters.bucket_keywords(keywords),
             ..Bucket::default()
         };
         if rules.len() < GATE_MIN_RULES {
@@ -128,14 +143,19 @@ impl Lists {
         }
     }
 
-    fn build(self, gates: &[Option<Vec<(Subject, u32)>>], reads: &[Option<FieldSet>]) -> Channel {
+    fn build(
+        self,
+        gates: &[Option<Vec<(Subject, u32)>>],
+        reads: &[Reads],
+        filters: &mut Filters,
+    ) -> Channel {
         Channel {
             by_event_id: self
                 .by_event_id
                 .into_iter()
-                .map(|(id, rules)| (id, Bucket::build(rules, gates, reads)))
+                .map(|(id, rules)| (id, Bucket::build(rules, gates, reads, filters)))
                 .collect(),
-            any_event_id: Bucket::build(self.any_event_id, gates, reads),
+            any_event_id: Bucket::build(self.any_event_id, gates, reads, filters),
         }
     }
 }
@@ -175,23 +195,25 @@ impl RoutesBuilder {
     }
 
     /// The final index; `gates[rule]` holds each compiled rule's gate needles, `reads[rule]`
-    /// the fields it reads (`None`: every value).
-    pub fn build(
-        self,
-        gates: &[Option<Vec<(Subject, u32)>>],
-        reads: &[Option<FieldSet>],
-    ) -> Routes {
-        let (mut read_anywhere, some_read_everything) = union_of(reads);
+    /// what it reads.
+    pub fn build(self, gates: &[Option<Vec<(Subject, u32)>>], reads: &[Reads]) -> Routes {
+        let (mut read_anywhere, keywords) = union_of(reads);
         (0..well_known::NAMES.len() as FieldId).for_each(|id| read_anywhere.insert(id));
+        let mut filters = Filters::default();
         let mut routes = Routes {
-            any_channel: self.any_channel.build(gates, reads),
+            any_channel: self.any_channel.build(gates, reads, &mut filters),
             read_anywhere,
-            some_read_everything,
+            // A record's header is read before its rules are known, so only keywords that
+            // no filter can rule out make it whole; a filtered record that may hold a
+            // keyword is read again whole (see `evtx_binxml`).
+            some_read_everything: matches!(keywords, KeywordReads::Everything),
             ..Routes::default()
         };
         for (index, (lowercase, lists)) in self.channels.into_iter().enumerate() {
             routes.channels.insert(lowercase, index as u32);
-            routes.by_channel.push(lists.build(gates, reads));
+            routes
+                .by_channel
+                .push(lists.build(gates, reads, &mut filters));
         }
         for spelling in self.spellings {
             let index = routes.channels[spelling.to_ascii_lowercase().as_str()];
@@ -201,14 +223,87 @@ impl RoutesBuilder {
     }
 }
 
-/// The fields any of `reads` reads, and whether one reads every value (`None`).
-fn union_of<'a>(reads: impl IntoIterator<Item = &'a Option<FieldSet>>) -> (FieldSet, bool) {
-    let (mut union, mut everything) = (FieldSet::default(), false);
+/// The fields any of `reads` names, and what their keyword searches need.
+fn union_of<'a>(reads: impl IntoIterator<Item = &'a Reads>) -> (FieldSet, KeywordReads) {
+    let (mut fields, mut keywords) = (FieldSet::default(), KeywordReads::None);
     for read in reads {
-        match read {
-            Some(read) => union.union_with(read),
-            None => everything = true,
+        fields.union_with(&read.fields);
+        keywords.add(&read.keywords);
+    }
+    (fields, keywords)
+}
+
+/// Keyword filters by their keywords: buckets whose rules search the same keywords share one.
+#[derive(Default)]
+struct Filters {
+    by_keywords: HashMap<Vec<Box<str>>, Arc<KeywordFilter>>,
+}
+
+impl Filters {
+    fn bucket_keywords(&mut self, keywords: KeywordReads) -> BucketKeywords {
+        match keywords {
+            KeywordReads::None => BucketKeywords::None,
+            KeywordReads::Everything => BucketKeywords::Everything,
+            KeywordReads::Filtered(mut keywords) => {
+                keywords.sort();
+                keywords.dedup();
+                if let Some(filter) = self.by_keywords.get(&keywords) {
+                    return BucketKeywords::Filtered(filter.clone());
+                }
+                match KeywordFilter::new(keywords.iter().map(|k| &**k)) {
+                    Some(filter) => {
+                        let filter = Arc::new(filter);
+                        self.by_keywords.insert(keywords, filter.clone());
+                        BucketKeywords::Filtered(filter)
+                    }
+                    None => BucketKeywords::Everything,
+                }
+            }
         }
     }
-    (union, everything)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BucketKeywords;
+    use crate::compile::{Options, Program, compile};
+    use crate::rule::load_str;
+
+    fn program(keywords: &[&[&str]]) -> Program {
+        let rules: Vec<String> = keywords
+            .iter()
+            .enumerate()
+            .map(|(n, words)| {
+                format!(
+                    "title: k{n}\nid: k{n}\nlogsource: {{product: windows}}\n\
+                     detection:\n  keywords: {words:?}\n  condition: keywords\n"
+                )
+            })
+            .collect();
+        let loaded = load_str(std::path::Path::new("k.yml"), &rules.join("---\n"));
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        program
+    }
+
+    /// Keyword rules whose keywords only a string can hold let records be read in part
+    /// (one filter per set of keywords); one other keyword makes every record whole.
+    #[test]
+    fn only_keywords_a_filter_can_rule_out_leave_records_read_in_part() {
+        let filtered = program(&[&["sekurlsa::"], &["*kiwi*printer*"]]);
+        assert!(!filtered.header_wanted().is_everything());
+        let bucket = &filtered.routes.any_channel.any_event_id;
+        assert!(matches!(bucket.keywords, BucketKeywords::Filtered(_)));
+
+        for other in ["4624", "lsa_dump", "*"] {
+            let whole = program(&[&["sekurlsa::"], &[other]]);
+            assert!(whole.header_wanted().is_everything(), "{other}");
+            let bucket = &whole.routes.any_channel.any_event_id;
+            assert!(
+                matches!(bucket.keywords, BucketKeywords::Everything),
+                "{other}"
+            );
+        }
+    }
 }

@@ -507,11 +507,109 @@ generate: false
         }
     }
 
+    /// A keyword rule over every channel, and a field rule that excludes keyword hits: a
+    /// record is read in part unless its strings may hold a keyword, wherever the keyword is
+    /// (a field no rule names, `<System>`'s provider, text its template writes, any case).
+    #[test]
+    fn keyword_searches_find_keywords_in_records_read_in_part() {
+        const RULES: &str = "title: Mimikatz words
+id: words
+logsource: {product: windows}
+detection:
+  keywords: ['sekurlsa::', 'kiwi legit printer']
+  condition: keywords
+---
+title: Admin logon without the words
+id: quiet
+logsource: {product: windows, service: security}
+detection:
+  selection: {EventID: 4624, TargetUserName: admin}
+  words: ['sekurlsa::']
+  condition: selection and not words
+";
+        // Few alerts, so that the worker goes on reading in part (see `ReadPolicy`).
+        let logon = |i: i64| {
+            let user = if i % 50 == 0 { "admin" } else { "user" };
+            EventSpec::new("Security", 4624)
+                .at(jiff::Timestamp::from_second(1_700_000_000 + i).unwrap())
+                .data("TargetUserName", user)
+                .data("ProcessName", "C:\\Windows\\System32\\lsass.exe")
+        };
+        let mut events: Vec<EventSpec> = (0..400).map(logon).collect();
+        // In a field no rule names; in the provider's source name, which a header read in
+        // part leaves out; in capitals. Record 101 is an admin logon with the words.
+        events[100] = logon(100).data("CommandLine", "mimikatz sekurlsa::logonpasswords");
+        events[110] = logon(110).data("CommandLine", "mimikatz sekurlsa::logonpasswords");
+        events[210].event_source_name = Some("Kiwi Legit Printer".into());
+        events[310] = logon(310).data("CommandLine", "x SEKURLSA::Tickets");
+        let records: Vec<tansa_fixtures::evtx_file::Record> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                let id = i as u64 + 1;
+                let mut root = event.to_element(id);
+                if i == 260 {
+                    set_fixed_computer(&mut root, "kiwi legit printer");
+                }
+                let filetime = tansa_fixtures::event::filetime(event.time);
+                tansa_fixtures::evtx_file::Record {
+                    record_id: id,
+                    filetime,
+                    root,
+                }
+            })
+            .collect();
+        let evtx = tansa_fixtures::evtx_file::write(&records).unwrap();
+        let mut report = hunt_evtx("keywords", &evtx, RULES);
+        assert_eq!(report.files[0].stats.records, 400);
+        let mut out = Vec::new();
+        report.write_alerts(&mut out).unwrap();
+        let alerts: Vec<serde_json::Value> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let records_of = |rule: &str| -> Vec<u64> {
+            alerts
+                .iter()
+                .filter(|a| a["rule"]["id"] == rule)
+                .map(|a| {
+                    a["event"]["EventRecordID"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(records_of("words"), [101, 111, 211, 261, 311]);
+        assert_eq!(records_of("quiet"), [1, 51, 151, 201, 251, 301, 351]);
+    }
+
+    /// Makes an event's `<Computer>` text its template writes (see `Content::Fixed`).
+    fn set_fixed_computer(root: &mut tansa_fixtures::binxml::Element, computer: &str) {
+        use tansa_fixtures::binxml::Content;
+        let Content::Children(sections) = &mut root.content else {
+            panic!("an event has sections")
+        };
+        let Content::Children(system) = &mut sections[0].content else {
+            panic!("System has children")
+        };
+        for element in system.iter_mut().filter(|e| e.name == "Computer") {
+            element.content = Content::Fixed(computer.to_string());
+        }
+    }
+
     /// Hunts a log of `events`, written to a temporary file (`name` tells it apart), with
     /// the rules and correlations of `yaml`, which must all compile.
     fn hunt_log(name: &str, events: &[EventSpec], yaml: &str) -> HuntReport {
+        hunt_evtx(name, &tansa_fixtures::write_evtx(events).unwrap(), yaml)
+    }
+
+    /// `hunt_log` over an EVTX file's bytes.
+    fn hunt_evtx(name: &str, evtx: &[u8], yaml: &str) -> HuntReport {
         let path = std::env::temp_dir().join(format!("tansa-{name}-{}.evtx", std::process::id()));
-        std::fs::write(&path, tansa_fixtures::write_evtx(events).unwrap()).unwrap();
+        std::fs::write(&path, evtx).unwrap();
         let loaded = load_str(Path::new("r.yml"), yaml);
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         let (program, errors) = compile(loaded.rules, loaded.correlations, &Options::default());

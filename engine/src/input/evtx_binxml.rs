@@ -27,6 +27,7 @@
 use super::evtx_xml::{Flattened, Section, bare_attribute};
 use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable, Wanted};
+use crate::keyword_filter::{self, KeywordFilter};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
@@ -39,7 +40,7 @@ pub struct Plans<'s> {
     /// By `plan_key` (a template is planned for where it is used), with the plan's slots in
     /// `formatted`. A chunk uses a few templates, so a list is searched faster than a map
     /// is hashed.
-    by_key: Vec<(u64, Option<Arc<Plan>>, Slots)>,
+    by_key: Vec<Known>,
     /// The values of the instances being read, outermost first.
     values: Vec<Value>,
     /// Room for a definition's content key.
@@ -51,6 +52,39 @@ pub struct Plans<'s> {
     formatted: Vec<Formatted>,
     /// The slots of `formatted` this chunk's plans have.
     slots_used: u32,
+    /// The plans the record being read has entered so far, as places in `by_key`.
+    entered: Vec<u32>,
+    /// Per slot of `formatted`: the string last found to hold no keyword there.
+    clean: Vec<Clean>,
+    /// Strings narrowed for keyword filters (`keyword_filter::narrow_utf16`).
+    narrowed: Vec<u8>,
+    /// The slots whose strings are in `narrowed`.
+    narrowed_slots: Vec<u32>,
+}
+
+/// A plan known to a chunk: by `plan_key`, with its slots in `Plans::formatted`.
+struct Known {
+    key: u64,
+    plan: Option<Arc<Plan>>,
+    slots: Slots,
+    /// The keyword filters (`filters_key`) the plan's fixed text was found clean for.
+    fixed_text_clean: u64,
+}
+
+/// A string found to hold no keyword of the filters with `filters_key` (0: none yet).
+#[derive(Debug, Default)]
+struct Clean {
+    filters: u64,
+    bytes: Vec<u8>,
+}
+
+/// Identifies a set of keyword filters (they live as long as the hunt's program).
+fn filters_key(wanted: &Wanted<'_>) -> u64 {
+    wanted
+        .keyword_filters()
+        .fold(0x9e37_79b9_7f4a_7c15, |key, filter| {
+            (key.rotate_left(23) ^ (filter as *const KeywordFilter as u64)).wrapping_mul(31)
+        })
 }
 
 /// A plan's slots in `Plans::formatted`: the first, and how many (its instances' values).
@@ -83,6 +117,10 @@ impl Plans<'_> {
             key: Vec::new(),
             formatted,
             slots_used: 0,
+            entered: Vec::new(),
+            clean: Vec::new(),
+            narrowed: Vec::new(),
+            narrowed_slots: Vec::new(),
         }
     }
 }
@@ -134,6 +172,11 @@ impl PlanStore {
 /// the rest, the fields it wants. The event is partial if either left any out. `None` if
 /// the record is outside what this module models: the event is then half-filled and the
 /// caller reads the record through XML instead.
+///
+/// Keyword filters in what `keep` wants are resolved here: they are put to the record's
+/// strings and to the fixed text of its templates (see `keyword_filter`), each instance's
+/// before its fields are read. A record that may hold a keyword is read whole from there
+/// on (the values left out before held none), from the start if that was in `<System>`.
 #[allow(clippy::too_many_arguments)]
 pub fn flatten<'w>(
     chunk: &[u8],
@@ -148,6 +191,7 @@ pub fn flatten<'w>(
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(size as usize)?;
     plans.values.clear();
+    plans.entered.clear();
     let mut reader = Reader {
         chunk: chunk.get(..end)?,
         table,
@@ -155,10 +199,26 @@ pub fn flatten<'w>(
         keep,
         wanted: header,
         filtering: !header.is_everything(),
+        filtered_by: None,
+        whole: false,
+        read_again: false,
     };
     if !header.is_everything() {
         event.set_partial();
     }
+    let first = reader.instance(start, end, Place::TOP, event);
+    if first.is_some() || !reader.read_again {
+        return first.map(|(flattened, _)| flattened);
+    }
+    // The record may hold a keyword, and its header was read in part: read it whole.
+    let record_id = event.record_id;
+    event.clear();
+    event.record_id = record_id;
+    reader.plans.values.clear();
+    reader.plans.entered.clear();
+    reader.whole = true;
+    reader.wanted = Wanted::EVERYTHING;
+    reader.filtering = false;
     let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
     Some(flattened)
 }
@@ -371,6 +431,12 @@ struct Plan {
     steps: Vec<Step>,
     parts: Vec<Part>,
     text: String,
+    /// The text the template itself writes into values, ASCII-lowercased, each piece
+    /// ended by a NUL: keyword filters look there too.
+    fixed_text: Vec<u8>,
+    /// Some value is made of more than one part: a keyword could straddle them, where no
+    /// filter would see it.
+    joined_values: bool,
 }
 
 /// Elements deeper than this are declined (the run keeps a count per depth on the stack).
@@ -412,6 +478,8 @@ impl Plan {
             steps: Vec::new(),
             parts: Vec::new(),
             text: String::new(),
+            fixed_text: Vec::new(),
+            joined_values: false,
         };
         let mut builder = TreeBuilder {
             stack: Vec::new(),
@@ -425,7 +493,31 @@ impl Plan {
         }
         let root = builder.root?;
         plan.compile(&root, parent.child(&root.name), true, table)?;
+        plan.find_fixed_text();
         Some(plan)
+    }
+
+    /// Fills `fixed_text` and `joined_values` from the steps that make values.
+    fn find_fixed_text(&mut self) {
+        for step in &self.steps {
+            let parts = match step {
+                Step::Attribute { parts, .. } => parts,
+                Step::Content {
+                    parts, field: true, ..
+                } => parts,
+                _ => continue,
+            };
+            match self.parts(parts) {
+                [] | [Part::Value(_)] => {}
+                [Part::Text(from, to)] => {
+                    let text = &self.text[*from as usize..*to as usize];
+                    self.fixed_text
+                        .extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+                    self.fixed_text.push(0);
+                }
+                _ => self.joined_values = true,
+            }
+        }
     }
 
     fn compile(
@@ -552,10 +644,25 @@ struct Reader<'r, 's, 'w, K> {
     table: &'r FieldTable,
     plans: &'r mut Plans<'s>,
     keep: K,
-    /// The fields to read: the header's until `keep` has seen `<System>`, then its answer.
+    /// The fields to read: the header's until `keep` has seen `<System>`, then its answer,
+    /// its keyword filters resolved.
     wanted: Wanted<'w>,
     /// `wanted` is not every field.
     filtering: bool,
+    /// `keep`'s answer, if it had keyword filters that the record passed so far: instances
+    /// entered later are put to them too.
+    filtered_by: Option<Wanted<'w>>,
+    /// The record is being read whole after `read_again`: `keep`'s answer is every field.
+    whole: bool,
+    /// The record may hold a keyword and its header was read in part: read it again whole.
+    read_again: bool,
+}
+
+/// What `keep` said of a record whose `<System>` has been read.
+enum Keep {
+    Read,
+    Skip,
+    ReadAgain,
 }
 
 impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
@@ -571,9 +678,13 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         let base = self.plans.values.len();
         let definition = read_instance(self.chunk, start, end, &mut self.plans.values)?;
         let key = plan_key(definition, parent);
-        let known = self.plans.by_key.iter().find(|(k, _, _)| *k == key);
-        let (plan, slots) = match known {
-            Some((_, plan, slots)) => (plan.clone()?, *slots),
+        let known = self.plans.by_key.iter().position(|known| known.key == key);
+        let (plan, slots, at) = match known {
+            Some(at) => {
+                let known = &self.plans.by_key[at];
+                self.plans.entered.push(at as u32);
+                (known.plan.clone()?, known.slots, at)
+            }
             None => {
                 let plan = self.plan(definition, parent);
                 let slots = Slots {
@@ -586,10 +697,26 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                 if formatted.len() < used {
                     formatted.resize_with(used, Default::default);
                 }
-                self.plans.by_key.push((key, plan.clone(), slots));
-                (plan?, slots)
+                let at = self.plans.by_key.len();
+                self.plans.entered.push(at as u32);
+                self.plans.by_key.push(Known {
+                    key,
+                    plan: plan.clone(),
+                    slots,
+                    fixed_text_clean: 0,
+                });
+                (plan?, slots, at)
             }
         };
+        if let Some(filtered_by) = self.filtered_by
+            && self.instance_may_hold_keyword(&filtered_by, at, base)
+        {
+            // The values left out so far were found to hold no keyword. Read the rest whole.
+            self.filtered_by = None;
+            self.wanted = Wanted::EVERYTHING;
+            self.filtering = false;
+            event.set_keywords_absent(false);
+        }
         let result = self.run(&plan, base, slots, event);
         self.plans.values.truncate(base);
         result
@@ -755,8 +882,12 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     if *template_children && rendered[usize::from(*depth)] == 0 {
                         return None;
                     }
-                    if *ends_system && !self.ask_keep(event) {
-                        return Some((Flattened::Skipped, 1));
+                    if *ends_system {
+                        match self.ask_keep(event) {
+                            Keep::Read => {}
+                            Keep::Skip => return Some((Flattened::Skipped, 1)),
+                            Keep::ReadAgain => return None,
+                        }
                     }
                 }
             }
@@ -768,16 +899,97 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
     /// which fields. Out of line, like `content_wanted`: `keep` is the caller's (routing
     /// rules, time windows), once a record.
     #[inline(never)]
-    fn ask_keep(&mut self, event: &mut Event) -> bool {
-        let Some(wanted) = (self.keep)(event) else {
-            return false;
+    fn ask_keep(&mut self, event: &mut Event) -> Keep {
+        let Some(mut wanted) = (self.keep)(event) else {
+            return Keep::Skip;
         };
+        if self.whole {
+            wanted = Wanted::EVERYTHING;
+        } else if wanted.keyword_filters().next().is_some() {
+            // `<System>` is the record's own instance's (anything else is read whole).
+            let may_hold = match self.plans.entered[..] {
+                [at] => self.instance_may_hold_keyword(&wanted, at as usize, 0),
+                _ => true,
+            };
+            if !may_hold {
+                self.filtered_by = Some(wanted);
+                wanted = wanted.without_keyword_filters();
+                event.set_keywords_absent(true);
+            } else if self.filtering {
+                self.read_again = true;
+                return Keep::ReadAgain;
+            } else {
+                wanted = Wanted::EVERYTHING;
+            }
+        }
         if !wanted.is_everything() {
             event.set_partial();
         }
         self.wanted = wanted;
         self.filtering = !wanted.is_everything();
-        true
+        Keep::Read
+    }
+
+    /// Whether the instance whose values start at `base`, planned by `by_key[at]`, may make
+    /// a value holding a keyword of `wanted`'s filters: in a string, in its plan's fixed
+    /// text, or across the pieces of a value. Strings found clean are remembered by slot.
+    fn instance_may_hold_keyword(&mut self, wanted: &Wanted<'w>, at: usize, base: usize) -> bool {
+        let filters = filters_key(wanted);
+        let Plans {
+            by_key,
+            values,
+            clean,
+            narrowed,
+            narrowed_slots,
+            ..
+        } = &mut *self.plans;
+        let known = &mut by_key[at];
+        let Some(plan) = &known.plan else {
+            return true;
+        };
+        if plan.joined_values {
+            return true;
+        }
+        narrowed.clear();
+        narrowed_slots.clear();
+        if known.fixed_text_clean != filters {
+            narrowed.extend_from_slice(&plan.fixed_text);
+        }
+        let slots = known.slots;
+        if clean.len() < (slots.first + slots.count) as usize {
+            clean.resize_with((slots.first + slots.count) as usize, Clean::default);
+        }
+        for (index, value) in values[base..].iter().enumerate() {
+            if value.kind != kind::STRING {
+                continue;
+            }
+            let bytes = &self.chunk[value.bytes.0 as usize..value.bytes.1 as usize];
+            if index < slots.count as usize {
+                let slot = slots.first + index as u32;
+                let last = &clean[slot as usize];
+                if last.filters == filters && same_bytes(&last.bytes, bytes) {
+                    continue;
+                }
+                narrowed_slots.push(slot);
+            }
+            keyword_filter::narrow_utf16(bytes, narrowed);
+        }
+        if narrowed.is_empty() {
+            return false;
+        }
+        if wanted.keyword_filters().any(|f| f.may_occur(narrowed)) {
+            return true;
+        }
+        known.fixed_text_clean = filters;
+        for &slot in narrowed_slots.iter() {
+            let value = values[base + (slot - slots.first) as usize];
+            let last = &mut clean[slot as usize];
+            last.filters = filters;
+            last.bytes.clear();
+            last.bytes
+                .extend_from_slice(&self.chunk[value.bytes.0 as usize..value.bytes.1 as usize]);
+        }
+        false
     }
 
     /// Whether an element's content, named `data_name` or else `name`, is a wanted field.
@@ -1412,6 +1624,7 @@ fn write_systime(bytes: &[u8], out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn value(kind: u8, bytes: &[u8]) -> String {
         assert!(readable(kind, bytes.len()));
@@ -1542,6 +1755,93 @@ mod tests {
                 civil.day() as u64,
             );
             assert_eq!(date_of_day(day), expected, "day {day}");
+        }
+    }
+
+    /// A plan gives keyword filters the text it writes into values itself, and says when a
+    /// value is made of pieces (a keyword could straddle them).
+    #[test]
+    fn a_plan_knows_its_fixed_text_and_its_values_made_of_pieces() {
+        let name = Name {
+            text: (0, 4),
+            id: None,
+        };
+        let place = Place::TOP.child("Event");
+        let plan = |parts: Vec<Part>, field: bool| {
+            let mut plan = Plan {
+                steps: vec![
+                    Step::Attribute {
+                        name,
+                        parts: 0..1,
+                        origin: crate::event::Origin::Header,
+                    },
+                    Step::Content {
+                        name,
+                        parts: 1..parts.len() as u32,
+                        place,
+                        field,
+                    },
+                ],
+                parts,
+                text: "NameMSEDGEWIN10".into(),
+                fixed_text: Vec::new(),
+                joined_values: false,
+            };
+            plan.find_fixed_text();
+            (plan.fixed_text, plan.joined_values)
+        };
+        let fixed = Part::Text(4, 15);
+        assert_eq!(
+            plan(vec![fixed, Part::Value(0)], true),
+            (b"msedgewin10\0".to_vec(), false)
+        );
+        assert_eq!(
+            plan(vec![Part::Value(1), Part::Value(0), fixed], true),
+            (Vec::new(), true)
+        );
+        // Content that makes no field is no value.
+        assert_eq!(
+            plan(vec![Part::Value(1), Part::Value(0), fixed], false),
+            (Vec::new(), false)
+        );
+    }
+
+    proptest! {
+        /// Keyword filters rely on it (`keyword_filter::FORMATTED`): a value of any type but
+        /// a string is written with these characters only.
+        #[test]
+        fn values_other_than_strings_are_written_with_the_formatted_characters(
+            kind in proptest::sample::select(vec![
+                kind::INT8, kind::UINT8, kind::INT16, kind::UINT16, kind::INT32, kind::UINT32,
+                kind::INT64, kind::UINT64, kind::BOOL, kind::BINARY, kind::GUID, kind::SIZE_T,
+                kind::FILETIME, kind::SYSTIME, kind::SID, kind::HEX_INT32, kind::HEX_INT64,
+            ]),
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            small in 0u8..4,
+        ) {
+            let len = (0..=bytes.len()).rev().find(|&len| readable(kind, len));
+            let bytes = match len {
+                Some(len) => &bytes[..len],
+                None => return Ok(()),
+            };
+            let mut bytes = bytes.to_vec();
+            // Booleans are mostly 0 or 1, and SIDs name how many parts they have.
+            match kind {
+                kind::BOOL if !bytes.is_empty() => bytes[1..].fill(0),
+                kind::SID if bytes.len() > 1 => bytes[1] = small,
+                _ => {}
+            }
+            if kind == kind::BOOL && !bytes.is_empty() {
+                bytes[0] %= 3;
+            }
+            let mut text = String::new();
+            write_value(kind, &bytes, &mut text);
+            for c in text.bytes() {
+                prop_assert!(
+                    crate::keyword_filter::FORMATTED.contains(&c.to_ascii_lowercase()),
+                    "{:?} in {:?} (type {:#x})", c as char, text, kind
+                );
+            }
         }
     }
 }
