@@ -25,6 +25,7 @@
 //! log sources read whole.
 
 use aho_corasick::{AhoCorasick, MatchKind, packed};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every character, ASCII-lowercased, that a value of a type other than string is written
 /// with: decimal and hex digits, `0x`, `-`, GUID braces, dates (`T`, `:`, `.`, `Z`), SIDs
@@ -48,6 +49,8 @@ pub fn filterable(keyword: &str) -> bool {
 #[derive(Debug)]
 pub struct KeywordFilter {
     search: Search,
+    /// Different for every filter made (see `id`).
+    id: u64,
 }
 
 /// A search for the keywords, lowercase.
@@ -88,7 +91,15 @@ impl KeywordFilter {
                     .ok()?,
             ),
         };
-        Some(KeywordFilter { search })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Some(KeywordFilter { search, id })
+    }
+
+    /// Tells this filter from every other one made in the process: what readers remember
+    /// of a string found clean, they remember with it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Whether one of the keywords may be in `narrowed`: strings put through

@@ -27,7 +27,7 @@
 use super::evtx_xml::{Flattened, Section, bare_attribute};
 use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable, Wanted};
-use crate::keyword_filter::{self, KeywordFilter};
+use crate::keyword_filter;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
@@ -78,13 +78,23 @@ struct Clean {
     bytes: Vec<u8>,
 }
 
-/// Identifies a set of keyword filters (they live as long as the hunt's program).
+/// Identifies a set of keyword filters; never 0.
 fn filters_key(wanted: &Wanted<'_>) -> u64 {
-    wanted
+    let key = wanted
         .keyword_filters()
-        .fold(0x9e37_79b9_7f4a_7c15, |key, filter| {
-            (key.rotate_left(23) ^ (filter as *const KeywordFilter as u64)).wrapping_mul(31)
-        })
+        .fold(0x9e37_79b9_7f4a_7c15_u64, |key, filter| {
+            (key.rotate_left(23) ^ filter.id()).wrapping_mul(0x0100_0000_01b3)
+        });
+    key.max(1)
+}
+
+/// What a chunk's `Plans` leave for the next chunk's: a value's text and whether a string
+/// holds a keyword depend on its bytes alone, whatever slot it is in; and the room.
+#[derive(Default)]
+struct Pooled {
+    formatted: Vec<Formatted>,
+    clean: Vec<Clean>,
+    values: Vec<Value>,
 }
 
 /// A plan's slots in `Plans::formatted`: the first, and how many (its instances' values).
@@ -104,8 +114,12 @@ struct Formatted {
 
 impl Plans<'_> {
     pub fn new(store: &PlanStore) -> Plans<'_> {
-        let formatted = store
-            .formatted
+        let Pooled {
+            formatted,
+            clean,
+            values,
+        } = store
+            .pool
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
@@ -113,12 +127,12 @@ impl Plans<'_> {
         Plans {
             store,
             by_key: Vec::new(),
-            values: Vec::new(),
+            values,
             key: Vec::new(),
             formatted,
             slots_used: 0,
             entered: Vec::new(),
-            clean: Vec::new(),
+            clean,
             narrowed: Vec::new(),
             narrowed_slots: Vec::new(),
         }
@@ -127,8 +141,12 @@ impl Plans<'_> {
 
 impl Drop for Plans<'_> {
     fn drop(&mut self) {
-        if let Ok(mut pool) = self.store.formatted.lock() {
-            pool.push(std::mem::take(&mut self.formatted));
+        if let Ok(mut pool) = self.store.pool.lock() {
+            pool.push(Pooled {
+                formatted: std::mem::take(&mut self.formatted),
+                clean: std::mem::take(&mut self.clean),
+                values: std::mem::take(&mut self.values),
+            });
         }
     }
 }
@@ -141,8 +159,8 @@ impl Drop for Plans<'_> {
 #[derive(Default)]
 pub struct PlanStore {
     plans: RwLock<HashMap<Vec<u8>, Option<Arc<Plan>>>>,
-    /// `Plans::formatted` of chunks read before, one per chunk read at once.
-    formatted: Mutex<Vec<Vec<Formatted>>>,
+    /// What chunks read before leave for the next, one per chunk read at once.
+    pool: Mutex<Vec<Pooled>>,
 }
 
 /// Past this many plans a store keeps no more: memory stays bounded, and chunks then plan
