@@ -198,7 +198,7 @@ pub fn hunt(
         context: Context::new(program, files, options),
         progress,
         sorter: SharedSorter::new(ALERT_MEMORY_BUDGET),
-        matches: SharedSorter::new(MATCH_MEMORY_BUDGET),
+        matches: SharedSorter::keeping_room(MATCH_MEMORY_BUDGET),
         spill_error: Mutex::new(None),
         idle_workers: Mutex::new(Vec::new()),
         evtx: Arc::default(),
