@@ -49,6 +49,8 @@ pub fn filterable(keyword: &str) -> bool {
 #[derive(Debug)]
 pub struct KeywordFilter {
     search: Search,
+    /// The length of the shortest keyword, in bytes (characters: they are ASCII).
+    shortest: usize,
     /// Different for every filter made (see `id`).
     id: u64,
 }
@@ -77,6 +79,7 @@ impl KeywordFilter {
         }
         forms.sort();
         forms.dedup();
+        let shortest = forms.iter().map(Vec::len).min().unwrap_or(0);
         let packed = packed::Config::new()
             .match_kind(packed::MatchKind::LeftmostFirst)
             .builder()
@@ -93,7 +96,16 @@ impl KeywordFilter {
         };
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Some(KeywordFilter { search, id })
+        Some(KeywordFilter {
+            search,
+            shortest,
+            id,
+        })
+    }
+
+    /// How many characters the shortest keyword has: a string shorter holds none.
+    pub fn shortest(&self) -> usize {
+        self.shortest
     }
 
     /// Tells this filter from every other one made in the process: what readers remember
@@ -174,6 +186,7 @@ mod tests {
     #[test]
     fn a_keyword_is_found_in_any_case_and_only_within_one_string() {
         let filter = KeywordFilter::new(["sekurlsa::", "lsadump::"]).unwrap();
+        assert_eq!(filter.shortest(), "lsadump::".len());
         for text in [
             "x SekurLSA::logonpasswords",
             "LSADUMP::sam",

@@ -27,7 +27,7 @@
 use super::evtx_xml::{Flattened, Section, bare_attribute};
 use crate::event::{Event, Origin};
 use crate::field::{FieldId, FieldTable, Wanted};
-use crate::keyword_filter;
+use crate::keyword_filter::{self, KeywordFilter};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, RwLock};
@@ -953,6 +953,12 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
     /// text, or across the pieces of a value. Strings found clean are remembered by slot.
     fn instance_may_hold_keyword(&mut self, wanted: &Wanted<'w>, at: usize, base: usize) -> bool {
         let filters = filters_key(wanted);
+        // A string shorter than every keyword holds none.
+        let shortest = wanted
+            .keyword_filters()
+            .map(KeywordFilter::shortest)
+            .min()
+            .unwrap_or(0);
         let Plans {
             by_key,
             values,
@@ -982,6 +988,9 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                 continue;
             }
             let bytes = &self.chunk[value.bytes.0 as usize..value.bytes.1 as usize];
+            if bytes.len() < 2 * shortest {
+                continue;
+            }
             if index < slots.count as usize {
                 let slot = slots.first + index as u32;
                 let last = &clean[slot as usize];
