@@ -8,6 +8,9 @@
 //! hunt runs the stages over many files in parallel
 //! ```
 //!
+//! `field` and `keyword_filter` carry what compiled rules need of a record back to the
+//! inputs, so that a record is read only as far as its rules look.
+//!
 //! The engine decides what matches and what an alert says; it does no printing and has no
 //! opinion on where output goes. The `tansa` binary owns arguments, files and exit codes.
 
