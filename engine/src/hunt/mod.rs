@@ -478,13 +478,7 @@ generate: false
                 .collect();
             let mut report = hunt_log(&format!("partial-{alerting_share}"), &events, RULES);
             assert_eq!(report.files[0].stats.records, count as u64);
-            let mut out = Vec::new();
-            report.write_alerts(&mut out).unwrap();
-            let alerts: Vec<serde_json::Value> = std::str::from_utf8(&out)
-                .unwrap()
-                .lines()
-                .map(|line| serde_json::from_str(line).unwrap())
-                .collect();
+            let alerts = alerts_of(&mut report);
             let locked: Vec<&serde_json::Value> = alerts
                 .iter()
                 .filter(|a| a["rule"]["id"] == "locked")
@@ -562,13 +556,7 @@ detection:
         let evtx = tansa_fixtures::evtx_file::write(&records).unwrap();
         let mut report = hunt_evtx("keywords", &evtx, RULES);
         assert_eq!(report.files[0].stats.records, 400);
-        let mut out = Vec::new();
-        report.write_alerts(&mut out).unwrap();
-        let alerts: Vec<serde_json::Value> = std::str::from_utf8(&out)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let alerts = alerts_of(&mut report);
         let records_of = |rule: &str| -> Vec<u64> {
             alerts
                 .iter()
@@ -584,6 +572,17 @@ detection:
         };
         assert_eq!(records_of("words"), [101, 111, 211, 261, 311]);
         assert_eq!(records_of("quiet"), [1, 51, 151, 201, 251, 301, 351]);
+    }
+
+    /// The alerts of a hunt, parsed.
+    fn alerts_of(report: &mut HuntReport) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        report.write_alerts(&mut out).unwrap();
+        std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
     }
 
     /// Makes an event's `<Computer>` text its template writes (see `Content::Fixed`).

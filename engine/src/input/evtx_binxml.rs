@@ -218,7 +218,6 @@ pub fn flatten<'w>(
         wanted: header,
         filtering: !header.is_everything(),
         filtered_by: None,
-        whole: false,
         read_again: false,
     };
     if !header.is_everything() {
@@ -234,7 +233,6 @@ pub fn flatten<'w>(
     event.record_id = record_id;
     reader.plans.values.clear();
     reader.plans.entered.clear();
-    reader.whole = true;
     reader.wanted = Wanted::EVERYTHING;
     reader.filtering = false;
     let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
@@ -670,9 +668,8 @@ struct Reader<'r, 's, 'w, K> {
     /// `keep`'s answer, if it had keyword filters that the record passed so far: instances
     /// entered later are put to them too.
     filtered_by: Option<Wanted<'w>>,
-    /// The record is being read whole after `read_again`: `keep`'s answer is every field.
-    whole: bool,
-    /// The record may hold a keyword and its header was read in part: read it again whole.
+    /// The record may hold a keyword and its header was read in part: it is read again
+    /// whole, whatever `keep` answers then.
     read_again: bool,
 }
 
@@ -921,7 +918,7 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         let Some(mut wanted) = (self.keep)(event) else {
             return Keep::Skip;
         };
-        if self.whole {
+        if self.read_again {
             wanted = Wanted::EVERYTHING;
         } else if wanted.keyword_filters().next().is_some() {
             // `<System>` is the record's own instance's (anything else is read whole).
