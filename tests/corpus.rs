@@ -303,7 +303,7 @@ fn direct_binxml_reading_agrees_with_xml_on_every_record() {
     );
     assert!(records > 8000);
     eprintln!(
-        "keyword filters: {with_keyword} records with a keyword read whole, {found_absent} found to hold none"
+        "keyword filters: {with_keyword} records with a keyword kept every value holding one, {found_absent} found to hold none"
     );
     assert!(with_keyword > 100 && found_absent > records / 2);
     // The direct reading must be the rule, not the exception.
