@@ -124,6 +124,7 @@ pub(crate) struct Routes {
     /// what a record's header must have before its rules are known. Unless
     /// `some_read_everything`.
     pub read_anywhere: FieldSet,
+    /// Some bucket reads every value of every record (keywords no filter can rule out).
     pub some_read_everything: bool,
 }
 
@@ -197,16 +198,15 @@ impl RoutesBuilder {
     /// The final index; `gates[rule]` holds each compiled rule's gate needles, `reads[rule]`
     /// what it reads.
     pub fn build(self, gates: &[Option<Vec<(Subject, u32)>>], reads: &[Reads]) -> Routes {
-        let (mut read_anywhere, keywords) = union_of(reads);
+        let mut read_anywhere = FieldSet::default();
+        reads
+            .iter()
+            .for_each(|read| read_anywhere.union_with(&read.fields));
         (0..well_known::NAMES.len() as FieldId).for_each(|id| read_anywhere.insert(id));
         let mut filters = Filters::default();
         let mut routes = Routes {
             any_channel: self.any_channel.build(gates, reads, &mut filters),
             read_anywhere,
-            // A record's header is read before its rules are known, so only keywords that
-            // no filter can rule out make it whole; a filtered record that may hold a
-            // keyword is read again whole (see `evtx_binxml`).
-            some_read_everything: matches!(keywords, KeywordReads::Everything),
             ..Routes::default()
         };
         for (index, (lowercase, lists)) in self.channels.into_iter().enumerate() {
@@ -215,6 +215,13 @@ impl RoutesBuilder {
                 .by_channel
                 .push(lists.build(gates, reads, &mut filters));
         }
+        // A record's header is read before its rules are known, so only buckets whose
+        // keywords no filter can rule out make it whole; a filtered record that may hold a
+        // keyword is read again whole (see `evtx_binxml`).
+        routes.some_read_everything = std::iter::once(&routes.any_channel)
+            .chain(&routes.by_channel)
+            .flat_map(|channel| channel.by_event_id.values().chain([&channel.any_event_id]))
+            .any(|bucket| matches!(bucket.keywords, BucketKeywords::Everything));
         for spelling in self.spellings {
             let index = routes.channels[spelling.to_ascii_lowercase().as_str()];
             routes.channels.insert(spelling, index);

@@ -543,7 +543,9 @@ detection:
                 let id = i as u64 + 1;
                 let mut root = event.to_element(id);
                 if i == 260 {
-                    set_fixed_computer(&mut root, "kiwi legit printer");
+                    let computer = root.find_mut("Computer").unwrap();
+                    computer.content =
+                        tansa_fixtures::binxml::Content::Fixed("kiwi legit printer".into());
                 }
                 let filetime = tansa_fixtures::event::filetime(event.time);
                 tansa_fixtures::evtx_file::Record {
@@ -583,20 +585,6 @@ detection:
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
-    }
-
-    /// Makes an event's `<Computer>` text its template writes (see `Content::Fixed`).
-    fn set_fixed_computer(root: &mut tansa_fixtures::binxml::Element, computer: &str) {
-        use tansa_fixtures::binxml::Content;
-        let Content::Children(sections) = &mut root.content else {
-            panic!("an event has sections")
-        };
-        let Content::Children(system) = &mut sections[0].content else {
-            panic!("System has children")
-        };
-        for element in system.iter_mut().filter(|e| e.name == "Computer") {
-            element.content = Content::Fixed(computer.to_string());
-        }
     }
 
     /// Hunts a log of `events`, written to a temporary file (`name` tells it apart), with

@@ -52,8 +52,6 @@ pub struct Plans<'s> {
     formatted: Vec<Formatted>,
     /// The slots of `formatted` this chunk's plans have.
     slots_used: u32,
-    /// The plans the record being read has entered so far, as places in `by_key`.
-    entered: Vec<u32>,
     /// Per slot of `formatted`: the string last found to hold no keyword there.
     clean: Vec<Clean>,
     /// Strings narrowed for keyword filters (`keyword_filter::narrow_utf16`).
@@ -131,7 +129,6 @@ impl Plans<'_> {
             key: Vec::new(),
             formatted,
             slots_used: 0,
-            entered: Vec::new(),
             clean,
             narrowed: Vec::new(),
             narrowed_slots: Vec::new(),
@@ -209,7 +206,6 @@ pub fn flatten<'w>(
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(size as usize)?;
     plans.values.clear();
-    plans.entered.clear();
     let mut reader = Reader {
         chunk: chunk.get(..end)?,
         table,
@@ -218,6 +214,7 @@ pub fn flatten<'w>(
         wanted: header,
         filtering: !header.is_everything(),
         filtered_by: None,
+        entered: Entered::default(),
         read_again: false,
     };
     if !header.is_everything() {
@@ -232,7 +229,7 @@ pub fn flatten<'w>(
     event.clear();
     event.record_id = record_id;
     reader.plans.values.clear();
-    reader.plans.entered.clear();
+    reader.entered = Entered::default();
     reader.wanted = Wanted::EVERYTHING;
     reader.filtering = false;
     let (flattened, _) = reader.instance(start, end, Place::TOP, event)?;
@@ -668,9 +665,18 @@ struct Reader<'r, 's, 'w, K> {
     /// `keep`'s answer, if it had keyword filters that the record passed so far: instances
     /// entered later are put to them too.
     filtered_by: Option<Wanted<'w>>,
+    /// The instances the record has entered so far.
+    entered: Entered,
     /// The record may hold a keyword and its header was read in part: it is read again
     /// whole, whatever `keep` answers then.
     read_again: bool,
+}
+
+/// How many instances a record has entered, and the first one's place in `Plans::by_key`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Entered {
+    count: u32,
+    first: usize,
 }
 
 /// What `keep` said of a record whose `<System>` has been read.
@@ -697,7 +703,6 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
         let (plan, slots, at) = match known {
             Some(at) => {
                 let known = &self.plans.by_key[at];
-                self.plans.entered.push(at as u32);
                 (known.plan.clone()?, known.slots, at)
             }
             None => {
@@ -713,7 +718,6 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                     formatted.resize_with(used, Default::default);
                 }
                 let at = self.plans.by_key.len();
-                self.plans.entered.push(at as u32);
                 self.plans.by_key.push(Known {
                     key,
                     plan: plan.clone(),
@@ -723,6 +727,10 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
                 (plan?, slots, at)
             }
         };
+        if self.entered.count == 0 {
+            self.entered.first = at;
+        }
+        self.entered.count += 1;
         if let Some(filtered_by) = self.filtered_by
             && self.instance_may_hold_keyword(&filtered_by, at, base)
         {
@@ -922,8 +930,8 @@ impl<'w, K: FnMut(&Event) -> Option<Wanted<'w>>> Reader<'_, '_, 'w, K> {
             wanted = Wanted::EVERYTHING;
         } else if wanted.keyword_filters().next().is_some() {
             // `<System>` is the record's own instance's (anything else is read whole).
-            let may_hold = match self.plans.entered[..] {
-                [at] => self.instance_may_hold_keyword(&wanted, at as usize, 0),
+            let may_hold = match self.entered {
+                Entered { count: 1, first } => self.instance_may_hold_keyword(&wanted, first, 0),
                 _ => true,
             };
             if !may_hold {
