@@ -464,6 +464,13 @@ impl SharedSorter {
     }
 }
 
+/// The buffer a run is written through. A run is a whole batch written at once; with the
+/// default 8 KiB, writing the 40 runs of a log whose every record feeds a correlation took
+/// 7,000 `write` calls per 300 MB, and 64 KiB took 0.02-0.04 s off the hunt (system time
+/// 0.15-0.21 to 0.13-0.18 s with tansa's pack on the dense 300 MB log, one thread). Runs
+/// are read back through the default buffer: one per run, and a larger one changed nothing.
+const RUN_WRITE_BUFFER: usize = 64 * 1024;
+
 /// How many runs of one level merge into one of the next.
 const FAN_IN: usize = 256;
 
@@ -475,7 +482,7 @@ impl Run {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let out = BufWriter::new(File::create(&path)?);
+        let out = BufWriter::with_capacity(RUN_WRITE_BUFFER, File::create(&path)?);
         Ok((Run { path, level: 0 }, out))
     }
 }
