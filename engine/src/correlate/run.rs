@@ -229,20 +229,23 @@ impl<'p> Correlator<'p> {
         if !slots.iter().any(|s| self.runs[s.node as usize]) {
             return;
         }
-        let rule = self.intern_as(Role::Rule, m.rule);
-        let host = m.host.map(|s| self.intern_as(Role::Host, s));
-        let channel = m.channel.map(|s| self.intern_as(Role::Channel, s));
-        let file = self.intern_as(Role::File, m.file);
-        // Interned strings are one allocation per text, so their addresses identify them.
-        let address = |s: &Arc<str>| Arc::as_ptr(s) as *const u8 as usize;
-        let identity = match (&host, &channel) {
-            (Some(host), Some(channel)) => [address(&rule), address(host), address(channel), 0],
-            _ => [address(&rule), 0, 0, address(&file)],
+        // A copy of an event already taken is dropped before its texts are shared out.
+        let rule = self.interned_address(Role::Rule, m.rule);
+        let host = m.host.map(|s| self.interned_address(Role::Host, s));
+        let channel = m.channel.map(|s| self.interned_address(Role::Channel, s));
+        let file = self.interned_address(Role::File, m.file);
+        let identity = match (host, channel) {
+            (Some(host), Some(channel)) => [rule, host, channel, 0],
+            _ => [rule, 0, 0, file],
         };
         if !self.taken_now.insert((identity, m.record_id)) {
             self.stats.duplicates += u64::from(counts);
             return;
         }
+        let rule = self.intern_as(Role::Rule, m.rule);
+        let host = m.host.map(|s| self.intern_as(Role::Host, s));
+        let channel = m.channel.map(|s| self.intern_as(Role::Channel, s));
+        let file = self.intern_as(Role::File, m.file);
         let evidence = Arc::new(Evidence {
             time: m.time,
             rule,
@@ -284,6 +287,20 @@ impl<'p> Correlator<'p> {
             self.taken_now.clear();
             self.now = time;
         }
+    }
+
+    /// The address of `text` interned (`intern_as`): interned strings are one allocation
+    /// per text, so their addresses identify them. Only the address: sharing the text
+    /// (counting a reference more, and one less at the end) is left to matches that are
+    /// not a copy of an event already taken, which on copies of one log most are.
+    fn interned_address(&mut self, role: Role, text: &str) -> usize {
+        if let Some(last) = &self.last_interned[role as usize]
+            && **last == *text
+        {
+            return Arc::as_ptr(last) as *const u8 as usize;
+        }
+        let shared = self.intern_as(role, text);
+        Arc::as_ptr(&shared) as *const u8 as usize
     }
 
     /// `intern`, for a text in `role`.

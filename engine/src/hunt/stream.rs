@@ -7,7 +7,7 @@
 //! in the order they come; one whose time is earlier than an event already taken counts at
 //! that later time (a stream cannot be sorted without waiting for its end).
 
-use super::correlation::{count_levels, fired_alerts, push_match};
+use super::correlation::{FieldsRoom, count_levels, fired_alerts, push_match};
 use super::evaluate::{Context, Evaluator};
 use super::{CorrelationReport, HuntOptions};
 use crate::compile::Program;
@@ -63,6 +63,7 @@ pub fn hunt_stream(
     let mut read = ChunkStats::default();
     let (mut alerts, mut matches) = (Batch::new(), Batch::new());
     let mut levels = [0; 5];
+    let mut room = FieldsRoom::default();
     let result = reader.read_stream(input, program.fields(), &mut event, &mut read, |event| {
         alerts.clear();
         matches.clear();
@@ -71,7 +72,8 @@ pub fn hunt_stream(
         alerts.sort();
         if let Some(correlator) = &mut correlator {
             for (key, bytes) in matches.iter() {
-                push_match(&context, std::slice::from_mut(correlator), key, bytes)?;
+                let correlators = std::slice::from_mut(correlator);
+                push_match(&context, correlators, &mut room, key, bytes)?;
             }
             fired_alerts(&context, correlator, &mut alerts, &mut levels);
         }
