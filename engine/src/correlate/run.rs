@@ -242,10 +242,10 @@ impl<'p> Correlator<'p> {
             self.stats.duplicates += u64::from(counts);
             return;
         }
-        let rule = self.intern_as(Role::Rule, m.rule);
-        let host = m.host.map(|s| self.intern_as(Role::Host, s));
-        let channel = m.channel.map(|s| self.intern_as(Role::Channel, s));
-        let file = self.intern_as(Role::File, m.file);
+        let rule = self.just_interned(Role::Rule, m.rule);
+        let host = m.host.map(|s| self.just_interned(Role::Host, s));
+        let channel = m.channel.map(|s| self.just_interned(Role::Channel, s));
+        let file = self.just_interned(Role::File, m.file);
         let evidence = Arc::new(Evidence {
             time: m.time,
             rule,
@@ -301,6 +301,15 @@ impl<'p> Correlator<'p> {
         }
         let shared = self.intern_as(role, text);
         Arc::as_ptr(&shared) as *const u8 as usize
+    }
+
+    /// The shared `text`, just given to `interned_address` for `role`: the role's last text,
+    /// not compared again.
+    fn just_interned(&mut self, role: Role, text: &str) -> Arc<str> {
+        match &self.last_interned[role as usize] {
+            Some(last) => last.clone(),
+            None => self.intern_as(role, text),
+        }
     }
 
     /// `intern`, for a text in `role`.
