@@ -242,10 +242,16 @@ impl<'p> Correlator<'p> {
             self.stats.duplicates += u64::from(counts);
             return;
         }
-        let rule = self.just_interned(Role::Rule, m.rule);
-        let host = m.host.map(|s| self.just_interned(Role::Host, s));
-        let channel = m.channel.map(|s| self.just_interned(Role::Channel, s));
-        let file = self.just_interned(Role::File, m.file);
+        let rule = self.just_interned(Role::Rule, m.rule, rule);
+        let host = m
+            .host
+            .zip(host)
+            .map(|(s, at)| self.just_interned(Role::Host, s, at));
+        let channel = m
+            .channel
+            .zip(channel)
+            .map(|(s, at)| self.just_interned(Role::Channel, s, at));
+        let file = self.just_interned(Role::File, m.file, file);
         let evidence = Arc::new(Evidence {
             time: m.time,
             rule,
@@ -303,12 +309,12 @@ impl<'p> Correlator<'p> {
         Arc::as_ptr(&shared) as *const u8 as usize
     }
 
-    /// The shared `text`, just given to `interned_address` for `role`: the role's last text,
-    /// not compared again.
-    fn just_interned(&mut self, role: Role, text: &str) -> Arc<str> {
+    /// The shared `text`, which `interned_address` just found at `address` for `role`: the
+    /// role's last text, known by its address without comparing the text again.
+    fn just_interned(&mut self, role: Role, text: &str, address: usize) -> Arc<str> {
         match &self.last_interned[role as usize] {
-            Some(last) => last.clone(),
-            None => self.intern_as(role, text),
+            Some(last) if Arc::as_ptr(last) as *const u8 as usize == address => last.clone(),
+            _ => self.intern_as(role, text),
         }
     }
 

@@ -26,7 +26,8 @@ const GUARD_EVERY: u64 = 4096;
 
 /// The room a match's fields are listed in, kept from one match to the next: a stage
 /// reads every match of a hunt, and allocating and freeing the list for each was a tenth of
-/// what reading one cost. Between matches it is empty, so its borrowed texts are none.
+/// what handing one to the correlators cost (the dense log with the pack). Between matches
+/// it is empty, so it borrows no text.
 #[derive(Default)]
 pub(crate) struct FieldsRoom(Vec<(&'static str, Option<&'static str>)>);
 
