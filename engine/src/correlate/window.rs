@@ -46,6 +46,9 @@ impl Value {
     }
 }
 
+/// The most entries (and values) a window may have room for and be reused (`reuse`).
+const REUSED_ROOM: usize = 64;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub evidence: Arc<Evidence>,
@@ -142,14 +145,30 @@ impl Window {
     }
 
     /// Empties the window, handing back its entries.
+    /// Empties the window for another group of its correlation, keeping its room; `false`
+    /// if it grew too large to be worth keeping.
+    pub(crate) fn reuse(&mut self) -> bool {
+        if self.entries.capacity() > REUSED_ROOM || self.distinct.capacity() > REUSED_ROOM {
+            return false;
+        }
+        self.entries.clear();
+        self.clear_aggregate();
+        true
+    }
+
     pub(crate) fn take(&mut self) -> VecDeque<Entry> {
+        self.clear_aggregate();
+        std::mem::take(&mut self.entries)
+    }
+
+    /// What the entries add up to, as for no entries.
+    fn clear_aggregate(&mut self) {
         self.distinct.clear();
         self.sum = 0;
         self.numbers = 0;
         for times in &mut self.per_slot {
             times.clear();
         }
-        std::mem::take(&mut self.entries)
     }
 
     /// The value the condition compares, or `None` when there is none (an average of no
@@ -256,6 +275,42 @@ mod tests {
         assert_eq!(w.aggregate(), Some(0.2));
         w.expire_before(1);
         assert_eq!(w.aggregate(), Some(0.25));
+    }
+
+    /// A window emptied for another group is as a new one, for every kind, keeping its
+    /// room; one grown past `REUSED_ROOM` is not kept.
+    #[test]
+    fn a_reused_window_is_as_a_new_one() {
+        let kinds = [
+            (CorrelationType::EventCount, Value::None),
+            (CorrelationType::ValueCount, Value::Text("a".into())),
+            (CorrelationType::ValueSum, Value::Number(2_000_000)),
+            (CorrelationType::ValueAvg, Value::Number(2_000_000)),
+            (CorrelationType::Temporal, Value::None),
+            (CorrelationType::TemporalOrdered, Value::None),
+        ];
+        for (kind, value) in kinds {
+            let mut used = Window::new(kind, 2);
+            for seq in 0..3 {
+                used.push(entry(seq as i64, seq, (seq % 2) as u32, value.clone()));
+            }
+            let room = used.entries.capacity();
+            assert!(used.reuse());
+            assert_eq!(used.entries.capacity(), room, "{kind:?} keeps its room");
+            let mut new = Window::new(kind, 2);
+            assert_eq!(used.aggregate(), new.aggregate(), "{kind:?} emptied");
+            assert!(used.newest().is_none());
+            for w in [&mut used, &mut new] {
+                w.push(entry(10, 10, 1, value.clone()));
+            }
+            assert_eq!(used.aggregate(), new.aggregate(), "{kind:?} after a push");
+            assert_eq!(used.contributing().count(), new.contributing().count());
+        }
+        let mut large = Window::new(CorrelationType::EventCount, 1);
+        for seq in 0..=REUSED_ROOM as u64 {
+            large.push(entry(seq as i64, seq, 0, Value::None));
+        }
+        assert!(!large.reuse());
     }
 
     #[test]
