@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// A group's values of its correlation's `group-by` fields. Shared: the group holds it, and
 /// the index that finds the group by it (a copy of the values for each had been 8% of the
 /// archived logons' correlation stage, whose groups mostly live for one match).
-type GroupKey = Arc<[Option<Box<str>>]>;
+type GroupKey = Arc<[Option<String>]>;
 
 /// A correlation that fired: everything its alert says.
 #[derive(Debug, Clone)]
@@ -171,6 +171,11 @@ pub struct Correlator<'p> {
     /// The text last interned in each `Role`: consecutive matches mostly share their rule,
     /// host, channel, file and format, and comparing with the last costs less than hashing.
     last_interned: [Option<Arc<str>>; 5],
+    /// Room for a match's group key, in which its group is looked up: most matches of a busy
+    /// correlation join a group that exists, and a key made for each was made for nothing.
+    key_room: Vec<Option<String>>,
+    /// The parts of an event's evidence (none: it is no correlation's firing), shared.
+    no_parts: Arc<[Arc<Evidence>]>,
     max_groups: usize,
     live_groups: usize,
     /// The correlations this correlator runs (all, unless made for some chains).
@@ -205,6 +210,8 @@ impl<'p> Correlator<'p> {
             taken_now: HashSet::default(),
             strings: HashSet::default(),
             last_interned: Default::default(),
+            key_room: Vec::new(),
+            no_parts: Arc::new([]),
             max_groups,
             live_groups: 0,
             runs,
@@ -271,7 +278,7 @@ impl<'p> Correlator<'p> {
             file,
             format: self.intern_as(Role::Format, m.format),
             alert: None,
-            parts: Arc::new([]),
+            parts: self.no_parts.clone(),
             key,
         });
         for &slot in slots {
@@ -360,16 +367,27 @@ impl<'p> Correlator<'p> {
                 .and_then(|(_, v)| *v)
                 .map(unmapped)
         };
-        let key: GroupKey = node.group_fields[at.slot as usize]
-            .iter()
-            .map(|name| lookup(name).map(Box::from))
-            .collect();
+        let group_fields = &node.group_fields[at.slot as usize];
+        let mut key = std::mem::take(&mut self.key_room);
+        key.resize(group_fields.len(), None);
+        for (room, name) in key.iter_mut().zip(group_fields) {
+            match (lookup(name), room) {
+                (Some(value), Some(room)) => {
+                    room.clear();
+                    room.push_str(value);
+                }
+                (Some(value), room) => *room = Some(value.to_string()),
+                (None, room) => *room = None,
+            }
+        }
         let parts: Vec<Option<&str>> = node.value_fields[at.slot as usize]
             .iter()
             .map(|name| lookup(name))
             .collect();
         let value = Value::of(node.info.kind, &parts);
-        let Some(slab_slot) = self.group_slot(at.node, key) else {
+        let slab_slot = self.group_slot(at.node, &key);
+        self.key_room = key;
+        let Some(slab_slot) = slab_slot else {
             self.stats.over_cap += 1;
             return;
         };
@@ -403,11 +421,12 @@ impl<'p> Correlator<'p> {
     }
 
     /// The slab slot of a group, created if new; `None` at the live-group cap.
-    fn group_slot(&mut self, node: u32, key: GroupKey) -> Option<u32> {
+    fn group_slot(&mut self, node: u32, key: &[Option<String>]) -> Option<u32> {
         let state = &mut self.nodes[node as usize];
-        if let Some(&slot) = state.index.get(&key) {
+        if let Some(&slot) = state.index.get(key) {
             return Some(slot);
         }
+        let key: GroupKey = key.into();
         if self.live_groups >= self.max_groups {
             return None;
         }
