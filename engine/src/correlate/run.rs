@@ -426,10 +426,10 @@ impl<'p> Correlator<'p> {
         if let Some(&slot) = state.index.get(key) {
             return Some(slot);
         }
-        let key: GroupKey = key.into();
         if self.live_groups >= self.max_groups {
             return None;
         }
+        let key: GroupKey = key.into();
         let info = &self.plan.nodes[node as usize].info;
         let group = Group {
             key: key.clone(),
@@ -458,9 +458,8 @@ impl<'p> Correlator<'p> {
         Some(slot)
     }
 
-    /// Takes a group out, its key free for a new one.
-    /// Removes a group: its key and episode; its window, emptied, waits for the next group
-    /// of the correlation.
+    /// Takes a group out, its key free for a new one: its key and episode; its window,
+    /// emptied, waits for the next group of the correlation.
     fn remove_group(&mut self, node: u32, slot: u32) -> Option<(GroupKey, Option<Episode>)> {
         let state = &mut self.nodes[node as usize];
         let Group {

@@ -144,7 +144,6 @@ impl Window {
         }
     }
 
-    /// Empties the window, handing back its entries.
     /// Empties the window for another group of its correlation, keeping its room; `false`
     /// if it grew too large to be worth keeping.
     pub(crate) fn reuse(&mut self) -> bool {
@@ -156,6 +155,7 @@ impl Window {
         true
     }
 
+    /// Empties the window, handing back its entries.
     pub(crate) fn take(&mut self) -> VecDeque<Entry> {
         self.clear_aggregate();
         std::mem::take(&mut self.entries)
