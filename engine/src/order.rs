@@ -98,6 +98,33 @@ impl Batch {
         self.entries.is_empty()
     }
 
+    /// Keeps the entries `keep` says yes to, in their order, moving their bytes down over
+    /// the ones left out. For a batch as it was pushed (each entry's bytes after the
+    /// previous entry's), which is what a worker holds; not after `sort`.
+    pub fn retain(&mut self, mut keep: impl FnMut(SortKey, &[u8]) -> bool) {
+        let (mut kept, mut kept_bytes) = (0, 0);
+        for index in 0..self.entries.len() {
+            let Entry { key, start, end } = self.entries[index];
+            if !keep(key, &self.bytes[start..end]) {
+                continue;
+            }
+            debug_assert!(start >= kept_bytes, "retain on a sorted batch");
+            if start != kept_bytes {
+                self.bytes.copy_within(start..end, kept_bytes);
+            }
+            let end = kept_bytes + (end - start);
+            self.entries[kept] = Entry {
+                key,
+                start: kept_bytes,
+                end,
+            };
+            kept += 1;
+            kept_bytes = end;
+        }
+        self.entries.truncate(kept);
+        self.bytes.truncate(kept_bytes);
+    }
+
     /// Empties the batch, keeping its buffers for the next piece.
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -575,6 +602,46 @@ mod tests {
             batch.push(*key, line);
         }
         batch
+    }
+
+    /// Entries left out take their bytes with them; the others keep their keys, bytes and
+    /// order, and the batch takes entries again after.
+    #[test]
+    fn retain_keeps_the_entries_asked_for_in_order() {
+        let mut kept = batch(&[
+            (key(3, 0), b"one".to_vec()),
+            (key(1, 1), b"two, longer".to_vec()),
+            (key(2, 2), b"three".to_vec()),
+            (key(2, 3), Vec::new()),
+            (key(5, 4), b"five".to_vec()),
+        ]);
+        kept.retain(|key, _| key.rule % 2 == 0);
+        let entries = |b: &Batch| -> Vec<(u32, Vec<u8>)> {
+            b.iter()
+                .map(|(k, bytes)| (k.rule, bytes.to_vec()))
+                .collect()
+        };
+        assert_eq!(
+            entries(&kept),
+            [
+                (0, b"one".to_vec()),
+                (2, b"three".to_vec()),
+                (4, b"five".to_vec())
+            ]
+        );
+        assert_eq!(kept.bytes.len(), "onethreefive".len());
+        kept.retain(|_, bytes| bytes != b"one");
+        kept.push(key(0, 9), b"nine");
+        assert_eq!(
+            entries(&kept),
+            [
+                (2, b"three".to_vec()),
+                (4, b"five".to_vec()),
+                (9, b"nine".to_vec())
+            ]
+        );
+        kept.retain(|_, _| false);
+        assert!(kept.is_empty() && kept.bytes.is_empty());
     }
 
     fn output(sorter: Sorter) -> Vec<String> {

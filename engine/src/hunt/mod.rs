@@ -12,6 +12,7 @@
 //! order (`correlate`), so a host's log split over several files, or a spray spread over
 //! several domain controllers, correlates as one stream.
 
+mod copies;
 mod correlation;
 mod evaluate;
 mod stream;
@@ -27,6 +28,7 @@ use crate::input::discover::{Container, Format, InputFile};
 use crate::input::evtx::{ChunkContext, ChunkStats, EvtxReader, Wants};
 use crate::input::records::{self, ReadOptions, Reader};
 use crate::order::{Batch, SharedSorter, Sorter};
+use copies::RecentMatches;
 use evaluate::{Context, Evaluator, ReadPolicy, header_time, in_window};
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -229,12 +231,15 @@ pub fn hunt(
     if let Some(e) = lock(&shared.spill_error).take() {
         return Err(spill_message(e));
     }
-    // Matches sent to the correlation stage, per rule, over every worker.
+    // Matches made for the correlation stage, per rule, over every worker (copies dropped
+    // by the workers included), and the copies.
     let mut fed = vec![0u64; program.compiled_rules().len()];
+    let mut copies = 0;
     for worker in lock(&shared.idle_workers).iter() {
         for (total, n) in fed.iter_mut().zip(worker.evaluator.fed()) {
             *total += n;
         }
+        copies += worker.recent_matches.dropped();
     }
     let context = shared.context;
     let mut alerts = shared.sorter.into_inner();
@@ -243,8 +248,11 @@ pub fn hunt(
         None
     } else {
         let started = Instant::now();
-        let stats = correlation::correlate_all(&context, matches, &fed, &mut alerts)
+        let mut stats = correlation::correlate_all(&context, matches, &fed, &mut alerts)
             .map_err(spill_message)?;
+        // Counted as the stage counts the copies it drops (see `copies`).
+        stats.matches += copies;
+        stats.duplicates += copies;
         Some(CorrelationReport {
             stats,
             untimed: context.untimed_matches.load(Ordering::Relaxed),
@@ -281,6 +289,8 @@ struct Worker {
     /// (which empty them) when it is done.
     alerts: Batch,
     matches: Batch,
+    /// The correlation matches this worker sent lately, to drop copies of them.
+    recent_matches: RecentMatches,
 }
 
 /// A worker taken from the hunt's idle ones for one file's pieces, and given back after.
@@ -339,6 +349,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                         policy,
                         alerts,
                         matches,
+                        recent_matches,
                     } = &mut lease.worker;
                     let policy = &*policy;
                     let stats = reader.read(
@@ -372,6 +383,7 @@ fn scan_file(shared: &Shared<'_>, index: usize, file: &InputFile) -> FileReport 
                             lock(&shared.spill_error).get_or_insert(e);
                         }
                     }
+                    matches.retain(|key, bytes| !recent_matches.is_copy(key, bytes));
                     if !matches.is_empty()
                         && let Err(e) = shared.matches.extend(matches)
                     {
@@ -574,6 +586,63 @@ detection:
         };
         assert_eq!(records_of("words"), [101, 111, 211, 261, 311]);
         assert_eq!(records_of("quiet"), [1, 51, 151, 201, 251, 301, 351]);
+    }
+
+    /// A log that holds its events twice (its chunks repeated, record ids and all) raises
+    /// the alerts of the log once, byte for byte, and its summary counts every copy as a
+    /// match and a duplicate, whether a worker dropped it or the correlation stage did.
+    #[test]
+    fn a_log_holding_its_events_twice_correlates_as_the_log_once() {
+        let events: Vec<EventSpec> = (0..600)
+            .map(|i| {
+                let status = if i % 7 == 0 {
+                    "0xc0000234"
+                } else {
+                    "0xc000006a"
+                };
+                EventSpec::new("Security", 4625)
+                    .at(jiff::Timestamp::from_second(1_700_000_000 + i).unwrap())
+                    .data("TargetUserName", &format!("user{i}"))
+                    .data("Status", status)
+                    .data("IpAddress", &format!("10.0.0.{}", i % 3))
+            })
+            .collect();
+        let log = |copies: usize| {
+            let records: Vec<tansa_fixtures::evtx_file::Record> = (0..copies)
+                .flat_map(|_| events.iter().enumerate())
+                .map(|(i, event)| tansa_fixtures::evtx_file::Record {
+                    record_id: i as u64 + 1,
+                    filetime: tansa_fixtures::event::filetime(event.time),
+                    root: event.to_element(i as u64 + 1),
+                })
+                .collect();
+            tansa_fixtures::evtx_file::write(&records).unwrap()
+        };
+        let mut once = hunt_evtx("copies", &log(1), RULES);
+        let mut twice = hunt_evtx("copies", &log(2), RULES);
+        let counts = |report: &HuntReport| {
+            let stats = report.correlation.unwrap().stats;
+            (stats.matches, stats.duplicates, stats.fired)
+        };
+        assert_eq!(counts(&once), (600, 0, 3));
+        assert_eq!(counts(&twice), (1200, 600, 3));
+        let lines = |report: &mut HuntReport| {
+            let mut out = Vec::new();
+            report.write_alerts(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let (once, twice) = (lines(&mut once), lines(&mut twice));
+        assert!(once.contains("\"burst\""), "{once}");
+        // The locked-out alerts twice (alerts are not dropped), the correlation's once.
+        let locked = |text: &str| text.lines().filter(|l| l.contains("\"locked\"")).count();
+        assert_eq!(locked(&twice), 2 * locked(&once));
+        let without_locked = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.contains("\"locked\""))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(without_locked(&twice), without_locked(&once));
     }
 
     /// The alerts of a hunt, parsed.
