@@ -644,6 +644,32 @@ mod tests {
         assert!(kept.is_empty() && kept.bytes.is_empty());
     }
 
+    proptest::proptest! {
+        /// `retain` keeps what a filter over the entries keeps, whatever the lengths.
+        #[test]
+        fn retain_is_a_filter(
+            entries in proptest::collection::vec(
+                (proptest::prelude::any::<bool>(), proptest::collection::vec(0u8..4, 0..12)),
+                0..40,
+            ),
+        ) {
+            let all: Vec<(SortKey, Vec<u8>)> = entries
+                .iter()
+                .enumerate()
+                .map(|(n, (_, bytes))| (key(0, n as u32), bytes.clone()))
+                .collect();
+            let mut kept = batch(&all);
+            kept.retain(|key, _| entries[key.rule as usize].0);
+            let expected: Vec<(SortKey, Vec<u8>)> = all
+                .into_iter()
+                .filter(|(key, _)| entries[key.rule as usize].0)
+                .collect();
+            let got: Vec<(SortKey, Vec<u8>)> =
+                kept.iter().map(|(key, bytes)| (key, bytes.to_vec())).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
     fn output(sorter: Sorter) -> Vec<String> {
         lines(&sorter.into_sorted())
     }

@@ -139,4 +139,28 @@ mod tests {
         assert!(remembered <= SETS * WAYS, "{remembered}");
         assert_eq!(recent.kept.len(), SETS * WAYS);
     }
+
+    proptest::proptest! {
+        /// A match is called a copy only if the same key and bytes were sent before, and
+        /// one just sent is always called a copy. (A match's bytes hold its record id, as
+        /// the correlation stage's records do.)
+        #[test]
+        fn a_match_is_never_called_a_copy_wrongly(
+            matches in proptest::collection::vec(
+                (0u8..6, proptest::collection::vec(0u8..3, 0..4)),
+                0..200,
+            ),
+        ) {
+            let mut recent = RecentMatches::default();
+            let mut sent = std::collections::HashSet::new();
+            for (record, rest) in &matches {
+                let bytes: Vec<u8> = [*record].iter().chain(rest).copied().collect();
+                let key = key(u64::from(*record));
+                let copy = recent.is_copy(key, &bytes);
+                let sent_before = !sent.insert(bytes.clone());
+                proptest::prop_assert!(!copy || sent_before);
+                proptest::prop_assert!(recent.is_copy(key, &bytes));
+            }
+        }
+    }
 }
