@@ -33,8 +33,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// outlives it, and copying every field of every matched event into strings of its own was
 /// most of the allocator's work on a collection of many small logs.
 ///
-/// It is written only by `write_entry`: its head through serde, then the event and its
-/// enrichment, the bulk of an alert's strings, by `push_json_str`, which copies a string
+/// It is written only by `write_entry`, straight into the entry, as serde_json would write
+/// it (its `Serialize` shapes, kept for the tests, say so): `push_json_str` copies a string
 /// that needs no escaping whole where serde_json inspects it a byte at a time.
 #[derive(Debug, Clone)]
 pub struct Alert<'a> {
@@ -63,6 +63,85 @@ struct AlertHead<'a> {
     record_id: u64,
     source: SourceRef,
     matched: Vec<MatchedRef<'a>>,
+}
+
+impl AlertHead<'_> {
+    /// Appends the head as serde_json writes it, but with nothing after `"rule":` (the rule
+    /// object goes there, see `RuleTexts`) and without its closing brace; where the rule
+    /// object goes, counted from the head's start.
+    fn write_open(&self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        out.extend_from_slice(b"{\"schema_version\":");
+        push_decimal(u64::from(self.schema_version), out);
+        out.extend_from_slice(b",\"id\":");
+        push_json_str(&self.id, out);
+        out.extend_from_slice(b",\"kind\":");
+        push_json_str(self.kind, out);
+        out.extend_from_slice(b",\"lang\":");
+        push_json_str(self.lang, out);
+        out.extend_from_slice(b",\"time\":");
+        push_json_option(self.time.as_deref(), out);
+        out.extend_from_slice(b",\"rule\":");
+        let hole = out.len() - start;
+        out.extend_from_slice(b",\"host\":");
+        push_json_option(self.host, out);
+        out.extend_from_slice(b",\"channel\":");
+        push_json_option(self.channel, out);
+        out.extend_from_slice(b",\"provider\":");
+        push_json_option(self.provider, out);
+        out.extend_from_slice(b",\"event_id\":");
+        match self.event_id {
+            Some(id) => push_decimal(u64::from(id), out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"record_id\":");
+        push_decimal(self.record_id, out);
+        out.extend_from_slice(b",\"source\":{\"file\":");
+        push_json_str(&self.source.file, out);
+        out.extend_from_slice(b",\"format\":");
+        push_json_str(self.source.format, out);
+        out.extend_from_slice(b"},\"matched\":[");
+        for (i, matched) in self.matched.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"selection\":");
+            push_json_str(matched.selection, out);
+            out.extend_from_slice(b",\"fields\":[");
+            for (k, field) in matched.fields.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                push_json_str(field, out);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.push(b']');
+        hole
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends `text` as a JSON string, or `null`.
+fn push_json_option(text: Option<&str>, out: &mut Vec<u8>) {
+    match text {
+        Some(text) => push_json_str(text, out),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// `(name, text)` pairs written as a JSON object in their order.
@@ -370,10 +449,10 @@ impl<'a> Alert<'a> {
 
     /// Appends the alert to `out` as an entry of rule number `rule` (see `RuleTexts`).
     pub fn write_entry(&self, rule: u32, out: &mut Vec<u8>) {
-        write_entry(rule, &self.head, out);
-        // The head's object is reopened for the last two fields.
-        let closing = out.pop();
-        debug_assert_eq!(closing, Some(b'}'));
+        let start = out.len();
+        out.extend_from_slice(&[0; ENTRY_HEADER]);
+        let hole = self.head.write_open(out);
+        fill_entry_header(&mut out[start..], rule, hole);
         out.extend_from_slice(b",\"event\":");
         self.event.write_json(out);
         out.extend_from_slice(b",\"enrichment\":");
@@ -549,8 +628,14 @@ fn write_entry(rule: u32, alert: &impl Serialize, out: &mut Vec<u8>) {
         + HOLE.len()
         - "null".len();
     out.drain(json + hole..json + hole + "null".len());
-    out[start..start + 4].copy_from_slice(&rule.to_le_bytes());
-    out[start + 4..json].copy_from_slice(&(hole as u32).to_le_bytes());
+    fill_entry_header(&mut out[start..], rule, hole);
+}
+
+/// Writes an entry's header at the start of `entry`: the rule's number and where its
+/// object goes in the JSON that follows.
+fn fill_entry_header(entry: &mut [u8], rule: u32, hole: usize) {
+    entry[..4].copy_from_slice(&rule.to_le_bytes());
+    entry[4..ENTRY_HEADER].copy_from_slice(&(hole as u32).to_le_bytes());
 }
 
 /// Each rule's `rule` object as JSON, by rule number, made when its first alert is.
@@ -752,6 +837,53 @@ mod tests {
             let mut direct = Vec::new();
             EventFields(&event).write_json(&mut direct);
             proptest::prop_assert_eq!(String::from_utf8(direct).unwrap(), expected);
+        }
+
+        /// An alert's head written directly is serde_json's, with the rule object's
+        /// `null` where the returned place says.
+        #[test]
+        fn an_alert_head_written_directly_is_serde_json_s(
+            texts in proptest::collection::vec("[a-z\"\\\\\n\u{1}é]{0,6}", 8),
+            present in proptest::collection::vec(proptest::prelude::any::<bool>(), 5),
+            numbers in (proptest::prelude::any::<u32>(), proptest::prelude::any::<u64>()),
+            matched in proptest::collection::vec(
+                ("[a-z\"]{0,4}", proptest::collection::vec("[a-z\\\\]{0,4}", 0..3)),
+                0..3,
+            ),
+        ) {
+            let some = |i: usize| present[i].then_some(texts[i].as_str());
+            let head = AlertHead {
+                schema_version: SCHEMA_VERSION,
+                id: texts[5].clone(),
+                kind: "detection",
+                lang: "en",
+                time: some(0).map(str::to_string),
+                rule: RuleHole,
+                host: some(1),
+                channel: some(2),
+                provider: some(3),
+                event_id: present[4].then_some(numbers.0),
+                record_id: numbers.1,
+                source: SourceRef {
+                    file: texts[6].clone(),
+                    format: "evtx",
+                },
+                matched: matched
+                    .iter()
+                    .map(|(selection, fields)| MatchedRef {
+                        selection,
+                        fields: fields.iter().map(String::as_str).collect(),
+                    })
+                    .collect(),
+            };
+            let mut direct = Vec::new();
+            let hole = head.write_open(&mut direct);
+            direct.push(b'}');
+            direct.splice(hole..hole, *b"null");
+            proptest::prop_assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&head).unwrap()
+            );
         }
 
         /// The word-at-a-time test says what the byte-by-byte one says, bytes of every
