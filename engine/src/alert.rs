@@ -122,18 +122,8 @@ impl AlertHead<'_> {
 }
 
 /// Appends `n` in decimal.
-fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+fn push_decimal(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(crate::decimal::digits(n, &mut [0; 20]));
 }
 
 /// Appends `text` as a JSON string, or `null`.

@@ -17,6 +17,7 @@
 pub mod alert;
 pub mod compile;
 pub mod correlate;
+mod decimal;
 pub mod enrich;
 pub mod eval;
 pub mod event;

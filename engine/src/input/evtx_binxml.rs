@@ -1470,20 +1470,10 @@ fn push_ascii(ascii: &[u8], out: &mut String) {
     out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
 }
 
-fn write_decimal(mut v: u64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut n = digits.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+fn write_decimal(v: u64, out: &mut String) {
     // A digit at a time: for these one to twenty characters, cheaper than validating
     // them as UTF-8 (which took a third of the cost of writing a number).
-    for &digit in &digits[n..] {
+    for &digit in crate::decimal::digits(v, &mut [0; 20]) {
         out.push(char::from(digit & 0x7F));
     }
 }
